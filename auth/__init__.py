@@ -1,0 +1,1 @@
+"""Identities and tokens: passwords, JWTs, refresh tokens, the Principal, permission rules."""

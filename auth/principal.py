@@ -1,0 +1,36 @@
+"""Who is calling, as read from the database on every request."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass, field
+
+from tenants.models import Role
+
+
+class PrincipalKind(enum.StrEnum):
+    PLATFORM_ADMIN = "PLATFORM_ADMIN"
+    USER = "USER"
+    API_CLIENT = "API_CLIENT"
+    PORTAL = "PORTAL"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    kind: PrincipalKind
+    subject_id: uuid.UUID
+    reseller_id: uuid.UUID | None = None
+    role: Role | None = None
+    billing_access: bool = False
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    customer_id: uuid.UUID | None = None
+    token_id: str | None = None
+
+    @property
+    def is_platform_admin(self) -> bool:
+        return self.kind is PrincipalKind.PLATFORM_ADMIN
+
+    @property
+    def is_user(self) -> bool:
+        return self.kind is PrincipalKind.USER

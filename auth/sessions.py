@@ -1,0 +1,181 @@
+"""Signing in: login, refresh-token rotation, and turning a verified access token into a Principal.
+
+Role, billing access and status are read from the database on every request, so a change takes
+effect on the very next one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth.models import RefreshToken
+from auth.passwords import hash_password, needs_rehash, verify_password
+from auth.principal import Principal, PrincipalKind
+from auth.tokens import USER_AUDIENCE, InvalidToken, TokenSigner
+from core.clock import utcnow
+from core.errors import DomainError
+from core.ids import new_id
+from db.database import Database
+from db.scope import TenantScope
+from tenants.models import PlatformAdmin, User, UserStatus
+from tenants.repositories import PlatformAdminRepository, UserRepository
+
+INVALID_CREDENTIALS = "invalid email or password"
+TOKEN_REUSED = "TOKEN_REUSED"  # noqa: S105  (an error code)
+
+
+class LoginFailed(DomainError):
+    code = "INVALID_CREDENTIALS"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPolicy:
+    access_ttl_seconds: int = 15 * 60
+    refresh_ttl_seconds: int = 30 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    account: User | PlatformAdmin
+    access_token: str
+    refresh_token: str
+    expires_at: int
+
+
+def _subject(account: User | PlatformAdmin) -> str:
+    return f"admin:{account.id}" if isinstance(account, PlatformAdmin) else f"user:{account.id}"
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Authenticator:
+    def __init__(self, signer: TokenSigner, policy: TokenPolicy | None = None) -> None:
+        self.signer = signer
+        self.policy = policy or TokenPolicy()
+
+    async def login(self, session: AsyncSession, email: str, password: str) -> SignedIn:
+        """``session`` runs in the system scope: the tenant is not known before the user is."""
+        address = (email or "").strip().lower()
+        account: User | PlatformAdmin | None = await PlatformAdminRepository(session).by_email(
+            address
+        ) or await UserRepository(session, TenantScope.system()).by_email(address)
+        password_hash = account.password_hash if account is not None else None
+        if not verify_password(password_hash, password or ""):
+            raise LoginFailed(INVALID_CREDENTIALS)
+        if account is None or account.status is not UserStatus.ACTIVE:
+            raise LoginFailed(INVALID_CREDENTIALS)
+        if password_hash and needs_rehash(password_hash):
+            account.password_hash = hash_password(password)
+        return await self._sign_in(session, account, family_id=new_id())
+
+    async def refresh(self, session: AsyncSession, refresh_token: str) -> SignedIn:
+        """Rotate: the presented token is spent; presenting a spent one revokes its whole family."""
+        now = utcnow()
+        stored = await session.scalar(
+            select(RefreshToken)
+            .where(RefreshToken.token_hash == _hash(refresh_token or ""))
+            .with_for_update()
+        )
+        if stored is None or stored.revoked_at is not None or stored.expires_at <= now:
+            raise LoginFailed("invalid or expired refresh token")
+        if stored.used_at is not None:
+            # The caller must revoke the family in a transaction of its own (``revoke_family``):
+            # this one rolls back with the error.
+            raise LoginFailed("invalid or expired refresh token", code=TOKEN_REUSED)
+        stored.used_at = now
+        account = await self._account(session, stored.subject)
+        if account is None or account.status is not UserStatus.ACTIVE:
+            raise LoginFailed("invalid or expired refresh token")
+        return await self._sign_in(session, account, family_id=stored.family_id)
+
+    async def revoke_family(self, session: AsyncSession, refresh_token: str) -> None:
+        """A spent token came back: someone holds a copy, so every token of its family dies."""
+        family = select(RefreshToken.family_id).where(
+            RefreshToken.token_hash == _hash(refresh_token or "")
+        )
+        await session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.family_id.in_(family.scalar_subquery()))
+            .where(RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+
+    async def _sign_in(
+        self, session: AsyncSession, account: User | PlatformAdmin, family_id: uuid.UUID
+    ) -> SignedIn:
+        subject = _subject(account)
+        reseller_id = account.reseller_id if isinstance(account, User) else None
+        claims = {"rid": str(reseller_id)} if reseller_id else {}
+        access = self.signer.issue(subject, USER_AUDIENCE, self.policy.access_ttl_seconds, **claims)
+        refresh = secrets.token_urlsafe(32)
+        session.add(
+            RefreshToken(
+                token_hash=_hash(refresh),
+                family_id=family_id,
+                subject=subject,
+                expires_at=utcnow() + timedelta(seconds=self.policy.refresh_ttl_seconds),
+            )
+        )
+        await session.flush()
+        return SignedIn(account, access.token, refresh, access.expires_at)
+
+    async def _account(self, session: AsyncSession, subject: str) -> User | PlatformAdmin | None:
+        kind, _, raw = subject.partition(":")
+        try:
+            account_id = uuid.UUID(raw)
+        except ValueError:
+            return None
+        if kind == "admin":
+            return await PlatformAdminRepository(session).get(account_id)
+        if kind == "user":
+            return await UserRepository(session, TenantScope.system()).get(account_id)
+        return None
+
+    def verify_access_token(self, token: str) -> dict[str, object]:
+        return self.signer.verify(token, USER_AUDIENCE)
+
+
+async def principal_for_claims(db: Database, claims: dict[str, object]) -> Principal:
+    """The caller behind verified claims, with role and status as they are *now*."""
+    kind, _, raw = str(claims["sub"]).partition(":")
+    try:
+        subject_id = uuid.UUID(raw)
+        reseller_id = uuid.UUID(str(claims["rid"])) if "rid" in claims else None
+    except ValueError:
+        raise InvalidToken("subject") from None
+    if kind == "admin" and reseller_id is None:
+        async with db.read(TenantScope.system()) as session:
+            account: User | PlatformAdmin | None = await PlatformAdminRepository(session).get(
+                subject_id
+            )
+    elif kind == "user" and reseller_id is not None:
+        scope = TenantScope.tenant(reseller_id)
+        async with db.read(scope) as session:
+            account = await UserRepository(session, scope).get(subject_id)
+    else:
+        raise InvalidToken("subject")
+    if account is None or account.status is not UserStatus.ACTIVE:
+        raise InvalidToken("account")
+    return principal_of(account, token_id=str(claims["jti"]))
+
+
+def principal_of(account: User | PlatformAdmin, token_id: str | None = None) -> Principal:
+    if isinstance(account, PlatformAdmin):
+        return Principal(PrincipalKind.PLATFORM_ADMIN, account.id, token_id=token_id)
+    return Principal(
+        PrincipalKind.USER,
+        account.id,
+        reseller_id=account.reseller_id,
+        role=account.role,
+        billing_access=account.has_billing_access,
+        token_id=token_id,
+    )

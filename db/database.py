@@ -1,0 +1,148 @@
+"""The engine and the units of work: every session runs in a tenant scope.
+
+- ``read(scope)``: a short read-only unit; what a resolver or a DataLoader batch uses, one each,
+  because an AsyncSession must never be shared by coroutines running at the same time.
+- ``write(scope)``: one transaction that commits when the block ends and rolls back on any error.
+
+On PostgreSQL each transaction starts with ``set_config('app.reseller_id', ..., true)`` so that
+row-level security sees the scope; on every backend an ORM-level criteria adds the same filter to
+ORM selects as a safety net.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, with_loader_criteria
+from sqlalchemy.pool import NullPool
+
+from db.base import TenantOwned
+from db.scope import TenantScope
+
+SCOPE_KEY = "tenant_scope"
+WRITE_OPTION = "channelbill_write"
+
+# Models whose own id is the tenant key (the reseller row), registered by the tenants package.
+TENANT_ROOTS: list[Any] = []
+
+
+class ScopedSession(Session):
+    """A session that refuses to run without a tenant scope."""
+
+
+def scope_of(session: Session) -> TenantScope:
+    scope = session.info.get(SCOPE_KEY)
+    if not isinstance(scope, TenantScope):
+        raise RuntimeError("database session used without a tenant scope")
+    return scope
+
+
+@event.listens_for(ScopedSession, "after_begin")
+def _set_tenant_for_rls(session: Session, _tx: SessionTransaction, connection: Connection) -> None:
+    scope = scope_of(session)
+    if connection.dialect.name != "postgresql":
+        return
+    connection.execute(
+        text(
+            "SELECT set_config('app.reseller_id', :reseller, true),"
+            " set_config('app.all_tenants', :all, true)"
+        ),
+        {
+            "reseller": str(scope.reseller_id) if scope.reseller_id else "",
+            "all": "on" if scope.all_tenants else "off",
+        },
+    )
+
+
+@event.listens_for(ScopedSession, "do_orm_execute")
+def _tenant_criteria(state: ORMExecuteState) -> None:
+    scope = scope_of(state.session)
+    if scope.all_tenants or not (state.is_select or state.is_update or state.is_delete):
+        return
+    reseller_id: uuid.UUID | None = scope.reseller_id
+    options = [
+        with_loader_criteria(
+            TenantOwned, lambda cls: cls.reseller_id == reseller_id, include_aliases=True
+        )
+    ]
+    options += [
+        with_loader_criteria(root, lambda cls: cls.id == reseller_id, include_aliases=True)
+        for root in TENANT_ROOTS
+    ]
+    state.statement = state.statement.options(*options)
+
+
+def _prepare_sqlite(engine: AsyncEngine) -> None:
+    # pysqlite's own transaction handling is bypassed so that BEGIN is ours: IMMEDIATE for
+    # writes (no deadlock when two writers upgrade a read lock), deferred for reads.
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA busy_timeout = 30000")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(connection: Connection) -> None:
+        write = connection.get_execution_options().get(WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def sqlite_path(url: URL) -> Path | None:
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database)
+
+
+class Database:
+    def __init__(self, url: str | URL, *, pool_size: int = 10, echo: bool = False) -> None:
+        self.url = make_url(url)
+        self.backend = self.url.get_backend_name()
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.backend == "sqlite":
+            path = sqlite_path(self.url)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            if path is None:
+                kwargs["poolclass"] = NullPool
+        else:
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        self.engine = create_async_engine(self.url, **kwargs)
+        if self.backend == "sqlite":
+            _prepare_sqlite(self.engine)
+        self._sessions = async_sessionmaker(
+            self.engine, expire_on_commit=False, sync_session_class=ScopedSession
+        )
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.backend == "postgresql"
+
+    @asynccontextmanager
+    async def read(self, scope: TenantScope) -> AsyncIterator[AsyncSession]:
+        async with self._sessions(info={SCOPE_KEY: scope}) as session:
+            yield session
+
+    @asynccontextmanager
+    async def write(self, scope: TenantScope) -> AsyncIterator[AsyncSession]:
+        async with self._sessions(info={SCOPE_KEY: scope}) as session, session.begin():
+            await session.connection(execution_options={WRITE_OPTION: True})
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,46 @@
+"""What rows a database session may touch.
+
+A scope is made from a principal in exactly one place (``tenants.scope.scope_for``); the session
+carries it, PostgreSQL enforces it with row-level security, and repositories filter by it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Select
+
+S = TypeVar("S", bound=Select[Any])
+
+
+@dataclass(frozen=True, slots=True)
+class TenantScope:
+    reseller_id: uuid.UUID | None = None
+    all_tenants: bool = False
+
+    @classmethod
+    def system(cls) -> TenantScope:
+        """Every tenant: platform admins, and platform jobs (login lookup, billing runs)."""
+        return cls(all_tenants=True)
+
+    @classmethod
+    def tenant(cls, reseller_id: uuid.UUID) -> TenantScope:
+        return cls(reseller_id=reseller_id)
+
+    @classmethod
+    def nothing(cls) -> TenantScope:
+        """An anonymous caller: no tenant row is visible."""
+        return cls()
+
+    def allows(self, reseller_id: uuid.UUID | None) -> bool:
+        return self.all_tenants or (reseller_id is not None and reseller_id == self.reseller_id)
+
+    def filter(self, statement: S, column: Any) -> S:
+        """Restrict a select to this scope, ``column`` being the tenant key of its main entity."""
+        if self.all_tenants:
+            return statement
+        if self.reseller_id is None:
+            return statement.where(column.is_(None))
+        return statement.where(column == self.reseller_id)

@@ -1,0 +1,48 @@
+"""Assembles the schema from each entity's queries and mutations, with its limits and caches."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+
+from schema.customers import Customer, CustomerMutations, CustomerQueries
+from schema.errors import CodedErrors
+from schema.nodes import NodeQueries
+from schema.resellers import Reseller, ResellerMutations, ResellerQueries
+from schema.sessions import SessionMutations
+from schema.users import User, UserQueries
+from schema.viewer import ViewerQueries
+
+MAX_DEPTH = 12
+MAX_ALIASES = 15
+MAX_TOKENS = 2000
+
+Query = merge_types(
+    "Query", (ViewerQueries, NodeQueries, ResellerQueries, CustomerQueries, UserQueries)
+)
+Mutation = merge_types("Mutation", (SessionMutations, ResellerMutations, CustomerMutations))
+
+
+def build_schema(*, development: bool = False) -> strawberry.Schema:
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        types=[Reseller, Customer, User],
+        extensions=[
+            lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+            lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+            lambda: ParserCache(maxsize=512),
+            lambda: ValidationCache(maxsize=512),
+            CodedErrors,
+        ],
+        config=StrawberryConfig(disable_field_suggestions=not development, sort_schema=True),
+    )

@@ -1,0 +1,103 @@
+"""The typed per-request context: who is calling, their tenant scope, units of work, DataLoaders."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.dataloader import DataLoader
+
+from auth.principal import Principal
+from auth.sessions import Authenticator
+from db.database import Database
+from db.scope import TenantScope
+from tenants.repositories import (
+    CustomerRepository,
+    PlatformAdminRepository,
+    ResellerRepository,
+    UserRepository,
+)
+from tenants.scope import scope_for
+
+M = TypeVar("M")
+
+
+@dataclass(frozen=True)
+class Services:
+    """What lives as long as the app: handed to every request."""
+
+    db: Database
+    authenticator: Authenticator
+    development: bool = False
+
+
+class Loaders:
+    """``<Thing>By<Key>Loader``s, one set per request; each batch reads in its own session."""
+
+    def __init__(self, db: Database, scope: TenantScope) -> None:
+        self._db = db
+        self._scope = scope
+        self.reseller_by_id = self._loader(lambda s: ResellerRepository(s, scope).by_ids)
+        self.customer_by_id = self._loader(lambda s: CustomerRepository(s, scope).by_ids)
+        self.user_by_id = self._loader(lambda s: UserRepository(s, scope).by_ids)
+        self.platform_admin_by_id = self._loader(
+            lambda s: PlatformAdminRepository(s).by_ids if scope.all_tenants else _none
+        )
+
+    def _loader(
+        self,
+        fetch: Callable[
+            [AsyncSession], Callable[[Iterable[uuid.UUID]], Awaitable[dict[uuid.UUID, M]]]
+        ],
+    ) -> DataLoader[uuid.UUID, M | None]:
+        async def batch(keys: list[uuid.UUID]) -> list[M | None]:
+            async with self._db.read(self._scope) as session:
+                found = await fetch(session)(keys)
+            return [found.get(key) for key in keys]
+
+        return DataLoader(load_fn=batch)
+
+
+async def _none(_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Any]:
+    return {}
+
+
+@dataclass
+class Context:
+    services: Services
+    principal: Principal | None
+    scope: TenantScope = field(init=False)
+    loaders: Loaders = field(init=False)
+    request: Any = None
+    response: Any = None
+
+    def __post_init__(self) -> None:
+        self.act_as(self.principal)
+
+    def act_as(self, principal: Principal | None) -> None:
+        """After login, the rest of the response is resolved as the user who just signed in."""
+        self.principal = principal
+        self.scope = scope_for(principal)
+        self.loaders = Loaders(self.services.db, self.scope)
+
+    @property
+    def db(self) -> Database:
+        return self.services.db
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        async with self.db.read(self.scope) as session:
+            yield session
+
+    @asynccontextmanager
+    async def write(self, scope: TenantScope | None = None) -> AsyncIterator[AsyncSession]:
+        async with self.db.write(scope or self.scope) as session:
+            yield session
+
+
+Info = strawberry.Info[Context, None]

@@ -1,0 +1,163 @@
+"""Customer: type, the customers connection, createCustomer, updateCustomer."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schema.context import Info
+from schema.errors import UserError
+from schema.mutations import transact
+from schema.permissions import CanReadTenant, CanWriteCustomers
+from schema.relay import Connection, Node, decode_id, page_request, to_global_id
+from schema.resellers import AccountStatus, Reseller
+from tenants import models, services
+from tenants.repositories import CustomerRepository
+
+
+@strawberry.type(description="A reseller's end customer: a billing account.")
+class Customer(Node):
+    name: str
+    email: str = strawberry.field(description="Where its invoices are sent.")
+    currency: str = strawberry.field(description="ISO 4217 code it is billed in.")
+    timezone: str = strawberry.field(description="IANA time zone.")
+    tax_rate: Decimal = strawberry.field(description="Percent added as tax; may be 0.")
+    tax_id: str | None = strawberry.field(description="VAT or other tax registration number.")
+    status: AccountStatus
+    created_at: datetime
+    reseller_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="The reseller this customer buys from.")
+    async def reseller(self, info: Info) -> Reseller | None:
+        row = await info.context.loaders.reseller_by_id.load(self.reseller_id)
+        return Reseller.from_model(row) if row else None
+
+    @classmethod
+    def from_model(cls, row: models.Customer) -> Customer:
+        return cls(
+            id=strawberry.ID(to_global_id("Customer", row.id)),
+            name=row.name,
+            email=row.email,
+            currency=row.currency,
+            timezone=row.timezone,
+            tax_rate=row.tax_rate,
+            tax_id=row.tax_id,
+            status=row.status,
+            created_at=row.created_at,
+            reseller_id=row.reseller_id,
+        )
+
+
+@strawberry.input
+class CreateCustomerInput:
+    name: str
+    email: str
+    currency: str = strawberry.field(description="ISO 4217 code, e.g. EUR.")
+    timezone: str | None = strawberry.field(default=None, description="IANA zone; UTC if unset.")
+    tax_rate: Decimal | None = strawberry.field(default=None, description="Percent, 0 to 100.")
+    tax_id: str | None = None
+
+
+@strawberry.input(description="Only the fields given change.")
+class UpdateCustomerInput:
+    customer_id: strawberry.ID
+    name: str | None = None
+    email: str | None = None
+    timezone: str | None = None
+    tax_rate: Decimal | None = None
+    tax_id: str | None = None
+
+
+@strawberry.type
+class CustomerPayload:
+    customer: Customer | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class CreateCustomerPayload(CustomerPayload):
+    pass
+
+
+@strawberry.type
+class UpdateCustomerPayload(CustomerPayload):
+    pass
+
+
+@strawberry.type
+class CustomerQueries:
+    @strawberry.field(
+        permission_classes=[CanReadTenant],
+        description="The caller's customers (every reseller's for platform admins), oldest first.",
+    )
+    async def customers(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        search: str | None = None,
+        status: AccountStatus | None = None,
+    ) -> Connection[Customer]:
+        request = page_request(first, after, last, before)
+        ctx = info.context
+        async with ctx.read() as session:
+            repo = CustomerRepository(session, ctx.scope)
+            statement = repo.filtered(search, status)
+            page = await repo.page(request, statement)
+
+        async def total() -> int:
+            async with ctx.read() as session:
+                return await CustomerRepository(session, ctx.scope).count(statement)
+
+        return Connection.of(page, Customer.from_model, total)
+
+
+@strawberry.type
+class CustomerMutations:
+    @strawberry.mutation(
+        permission_classes=[CanWriteCustomers], description="Add a customer to your reseller."
+    )
+    async def create_customer(
+        self, info: Info, input: CreateCustomerInput
+    ) -> CreateCustomerPayload:
+        data = services.NewCustomer(
+            name=input.name,
+            email=input.email,
+            currency=input.currency,
+            timezone=input.timezone,
+            tax_rate=input.tax_rate,
+            tax_id=input.tax_id,
+        )
+        scope = info.context.scope
+        done = await transact(info, lambda s: services.create_customer(s, scope, data))
+        if done.value is None:
+            return CreateCustomerPayload(errors=done.errors)
+        return CreateCustomerPayload(customer=Customer.from_model(done.value))
+
+    @strawberry.mutation(permission_classes=[CanWriteCustomers], description="Change a customer.")
+    async def update_customer(
+        self, info: Info, input: UpdateCustomerInput
+    ) -> UpdateCustomerPayload:
+        changes = services.CustomerChanges(
+            name=input.name,
+            email=input.email,
+            timezone=input.timezone,
+            tax_rate=input.tax_rate,
+            tax_id=input.tax_id,
+        )
+        scope = info.context.scope
+
+        async def update(session: AsyncSession) -> models.Customer:
+            customer_id = decode_id(input.customer_id, "Customer", field="customerId")
+            return await services.update_customer(session, scope, customer_id, changes)
+
+        done = await transact(info, update)
+        if done.value is None:
+            return UpdateCustomerPayload(errors=done.errors)
+        return UpdateCustomerPayload(customer=Customer.from_model(done.value))

@@ -1,0 +1,77 @@
+"""Error codes on the wire: top-level GraphQL errors and mutation payloads' ``errors`` lists."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors
+
+from core.errors import DomainError, Problem
+
+log = logging.getLogger("channelbill.graphql")
+
+UNAUTHENTICATED = "UNAUTHENTICATED"
+FORBIDDEN = "FORBIDDEN"
+NOT_FOUND = "NOT_FOUND"
+BAD_USER_INPUT = "BAD_USER_INPUT"
+INTERNAL = "INTERNAL"
+
+
+class ApiError(GraphQLError):
+    """An error we mean to show, with its ``extensions.code``."""
+
+    def __init__(self, message: str, code: str, **extensions: Any) -> None:
+        super().__init__(message, extensions={"code": code, **extensions})
+
+
+@strawberry.type(description="An expected failure of a mutation: nothing was changed.")
+class UserError:
+    code: str = strawberry.field(description="Machine-readable reason, e.g. NOT_FOUND, TAKEN.")
+    message: str = strawberry.field(description="Human-readable explanation.")
+    field: str | None = strawberry.field(
+        description="The input field at fault (camelCase path), when there is one."
+    )
+
+    @classmethod
+    def from_problem(cls, problem: Problem) -> UserError:
+        return cls(code=problem.code, message=problem.message, field=problem.field)
+
+
+def user_errors(error: DomainError) -> list[UserError]:
+    return [UserError.from_problem(p) for p in error.problems]
+
+
+class CodedErrors(MaskErrors):
+    """Every error leaves with a code. Ours keep their message; anything unexpected is logged and
+    replaced by a bare INTERNAL error: no stack trace or SQL ever reaches a client."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=lambda _: True, error_message="Internal server error.")
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        return [self._coded(error) for error in errors]
+
+    def _coded(self, error: GraphQLError) -> GraphQLError:
+        original = error.original_error
+        if isinstance(original, DomainError):
+            problem = original.problems[0]
+            return _copy(error, problem.message, {"code": problem.code, "field": problem.field})
+        if original is None or isinstance(original, GraphQLError):
+            code = (error.extensions or {}).get("code") or BAD_USER_INPUT
+            return _copy(error, error.message, {**(error.extensions or {}), "code": code})
+        log.error("unexpected error in %s", error.path, exc_info=original)
+        return _copy(error, self.error_message, {"code": INTERNAL})
+
+
+def _copy(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions={k: v for k, v in extensions.items() if v is not None},
+    )

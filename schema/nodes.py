@@ -1,0 +1,64 @@
+"""node(id:) and nodes(ids:): any object by its global id, within the caller's tenant.
+
+An id of another tenant's object answers exactly like an id that does not exist: null and a
+NOT_FOUND error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import strawberry
+from strawberry.dataloader import DataLoader
+
+from schema.context import Info, Loaders
+from schema.customers import Customer
+from schema.errors import NOT_FOUND, ApiError
+from schema.permissions import CanReadTenant
+from schema.relay import Node, from_global_id
+from schema.resellers import Reseller
+from schema.users import User
+
+Resolver = tuple[Callable[[Loaders], DataLoader[Any, Any]], Callable[[Any], Node]]
+
+NODE_TYPES: dict[str, Resolver] = {
+    "Reseller": (lambda loaders: loaders.reseller_by_id, Reseller.from_model),
+    "Customer": (lambda loaders: loaders.customer_by_id, Customer.from_model),
+    "User": (lambda loaders: loaders.user_by_id, User.from_model),
+    "PlatformAdmin": (lambda loaders: loaders.platform_admin_by_id, User.from_model),
+}
+
+
+def _not_found(global_id: str) -> ApiError:
+    return ApiError(f"Could not resolve to a node with the global id of {global_id!r}.", NOT_FOUND)
+
+
+async def resolve_node(info: Info, global_id: str) -> Node:
+    decoded = from_global_id(global_id)
+    if decoded is None or decoded[0] not in NODE_TYPES:
+        raise _not_found(global_id)
+    type_name, id_ = decoded
+    loader, convert = NODE_TYPES[type_name]
+    row = await loader(info.context.loaders).load(id_)
+    if row is None:
+        raise _not_found(global_id)
+    return convert(row)
+
+
+@strawberry.type
+class NodeQueries:
+    @strawberry.field(permission_classes=[CanReadTenant], description="Fetch any object by id.")
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        return await resolve_node(info, id)
+
+    @strawberry.field(
+        permission_classes=[CanReadTenant],
+        description="Fetch objects by id; null (with an error) for each one not found.",
+    )
+    async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
+        if len(ids) > 100:
+            raise ApiError("at most 100 ids", "BAD_USER_INPUT")
+        # graphql-core awaits each item on its own: one missing id nulls only its own entry.
+        results: list[Awaitable[Node]] = [resolve_node(info, id_) for id_ in ids]
+        return results  # type: ignore[return-value]

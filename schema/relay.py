@@ -1,0 +1,122 @@
+"""Relay plumbing: opaque global ids, keyset cursors, the Node interface and generic connections."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+import strawberry
+
+from core.errors import NotFound, ValidationFailed
+from db.pagination import Page, PageRequest
+
+T = TypeVar("T")
+
+
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _unb64(text: str) -> str:
+    padded = text + "=" * (-len(text) % 4)
+    return base64.urlsafe_b64decode(padded.encode()).decode()
+
+
+def to_global_id(type_name: str, id_: uuid.UUID) -> str:
+    return _b64(f"{type_name}:{id_.hex}")
+
+
+def from_global_id(global_id: str) -> tuple[str, uuid.UUID] | None:
+    try:
+        type_name, _, raw = _unb64(global_id).partition(":")
+        return type_name, uuid.UUID(hex=raw)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def decode_id(global_id: str, type_name: str, *, field: str) -> uuid.UUID:
+    """The database id behind a global id of the expected type; anything else is NOT_FOUND."""
+    decoded = from_global_id(global_id)
+    if decoded is None or decoded[0] != type_name:
+        raise NotFound(type_name.lower(), field=field)
+    return decoded[1]
+
+
+def to_cursor(id_: uuid.UUID) -> str:
+    return _b64(f"k:{id_.hex}")
+
+
+def from_cursor(cursor: str | None, *, field: str) -> uuid.UUID | None:
+    if cursor is None:
+        return None
+    try:
+        prefix, _, raw = _unb64(cursor).partition(":")
+        if prefix != "k":
+            raise ValueError(prefix)
+        return uuid.UUID(hex=raw)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValidationFailed("invalid cursor", field=field) from None
+
+
+def page_request(
+    first: int | None, after: str | None, last: int | None = None, before: str | None = None
+) -> PageRequest:
+    return PageRequest(
+        first=first,
+        after=from_cursor(after, field="after"),
+        last=last,
+        before=from_cursor(before, field="before"),
+    )
+
+
+@strawberry.interface(description="An object with a globally unique, opaque id.")
+class Node:
+    id: strawberry.ID = strawberry.field(description="Opaque global id; pass it to node(id:).")
+
+
+@strawberry.type(description="Where a page sits in its list.")
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type(description="One item of a page, with its cursor.")
+class Edge(Generic[T]):
+    cursor: str
+    node: T
+
+
+@strawberry.type(description="A page of a list: at most 100 items, keyset cursors.")
+class Connection(Generic[T]):
+    edges: list[Edge[T]]
+    page_info: PageInfo
+    count_total: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="How many items the whole list holds, across all pages.")
+    async def total_count(self) -> int:
+        return await self.count_total()
+
+    @classmethod
+    def of(
+        cls,
+        page: Page[Any],
+        convert: Callable[[Any], T],
+        count_total: Callable[[], Awaitable[int]],
+    ) -> Connection[T]:
+        nodes: Sequence[Any] = page.items
+        edges = [Edge(cursor=to_cursor(row.id), node=convert(row)) for row in nodes]
+        return cls(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next,
+                has_previous_page=page.has_previous,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            count_total=count_total,
+        )

@@ -1,0 +1,124 @@
+"""Reseller: type, the resellers connection (platform admins), createReseller."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from schema.context import Info
+from schema.errors import UserError
+from schema.mutations import transact
+from schema.permissions import IsPlatformAdmin
+from schema.relay import Connection, Node, page_request, to_global_id
+from tenants import models, services
+from tenants.repositories import ResellerRepository
+
+if TYPE_CHECKING:
+    from schema.users import User
+
+AccountStatus = strawberry.enum(models.AccountStatus, description="Whether an account may be used.")
+
+
+@strawberry.type(description="A partner company reselling to its own customers: the tenant.")
+class Reseller(Node):
+    name: str
+    slug: str = strawberry.field(description="Unique, URL-safe handle.")
+    currency: str = strawberry.field(description="ISO 4217 code of its default currency.")
+    timezone: str = strawberry.field(description="IANA time zone.")
+    status: AccountStatus
+    invoice_prefix: str = strawberry.field(description="Prefix of the numbers of its invoices.")
+    created_at: datetime
+
+    @classmethod
+    def from_model(cls, row: models.Reseller) -> Reseller:
+        return cls(
+            id=strawberry.ID(to_global_id("Reseller", row.id)),
+            name=row.name,
+            slug=row.slug,
+            currency=row.currency,
+            timezone=row.timezone,
+            status=row.status,
+            invoice_prefix=row.invoice_prefix,
+            created_at=row.created_at,
+        )
+
+
+@strawberry.input(description="The first user of a new reseller: its OWNER.")
+class OwnerInput:
+    email: str
+    name: str
+
+
+@strawberry.input
+class CreateResellerInput:
+    name: str
+    currency: str = strawberry.field(description="ISO 4217 code, e.g. EUR.")
+    owner: OwnerInput
+    slug: str | None = None
+    timezone: str | None = strawberry.field(default=None, description="IANA zone; UTC if unset.")
+
+
+@strawberry.type
+class CreateResellerPayload:
+    reseller: Reseller | None = None
+    owner: Annotated[User, strawberry.lazy("schema.users")] | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class ResellerQueries:
+    @strawberry.field(
+        permission_classes=[IsPlatformAdmin],
+        description="Every reseller (platform admins only), oldest first.",
+    )
+    async def resellers(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        search: str | None = None,
+    ) -> Connection[Reseller]:
+        request = page_request(first, after, last, before)
+        ctx = info.context
+        async with ctx.read() as session:
+            repo = ResellerRepository(session, ctx.scope)
+            statement = repo.filtered(search)
+            page = await repo.page(request, statement)
+
+        async def total() -> int:
+            async with ctx.read() as session:
+                return await ResellerRepository(session, ctx.scope).count(statement)
+
+        return Connection.of(page, Reseller.from_model, total)
+
+
+@strawberry.type
+class ResellerMutations:
+    @strawberry.mutation(
+        permission_classes=[IsPlatformAdmin],
+        description="Create a reseller and invite its OWNER (platform admins only).",
+    )
+    async def create_reseller(
+        self, info: Info, input: CreateResellerInput
+    ) -> CreateResellerPayload:
+        from schema.users import User  # the User type refers back to Reseller
+
+        data = services.NewReseller(
+            name=input.name,
+            currency=input.currency,
+            owner_email=input.owner.email,
+            owner_name=input.owner.name,
+            slug=input.slug,
+            timezone=input.timezone,
+        )
+        done = await transact(info, lambda session: services.create_reseller(session, data))
+        if done.value is None:
+            return CreateResellerPayload(errors=done.errors)
+        reseller, owner = done.value
+        return CreateResellerPayload(
+            reseller=Reseller.from_model(reseller), owner=User.from_model(owner)
+        )

@@ -1,0 +1,85 @@
+"""login and refreshToken."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth.sessions import TOKEN_REUSED, SignedIn, principal_of
+from db.scope import TenantScope
+from schema.context import Info
+from schema.errors import UserError
+from schema.mutations import transact
+from schema.users import User
+
+
+@strawberry.input
+class LoginInput:
+    email: str
+    password: str
+
+
+@strawberry.input
+class RefreshTokenInput:
+    refresh_token: str = strawberry.field(description="The refresh token of the last sign-in.")
+
+
+@strawberry.type(description="A signed-in session: a short-lived access token and a refresh token.")
+class LoginPayload:
+    access_token: str | None = strawberry.field(
+        default=None, description="Bearer token for the Authorization header (15 minutes)."
+    )
+    refresh_token: str | None = strawberry.field(
+        default=None, description="Trade it for new tokens with refreshToken; single use."
+    )
+    expires_at: datetime | None = strawberry.field(
+        default=None, description="When the access token expires."
+    )
+    user: User | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+    @classmethod
+    def of(cls, signed_in: SignedIn | None, errors: list[UserError]) -> LoginPayload:
+        if signed_in is None:
+            return cls(errors=errors)
+        return cls(
+            access_token=signed_in.access_token,
+            refresh_token=signed_in.refresh_token,
+            expires_at=datetime.fromtimestamp(signed_in.expires_at, UTC),
+            user=User.from_model(signed_in.account),
+        )
+
+
+@strawberry.type
+class SessionMutations:
+    @strawberry.mutation(description="Sign in with email and password.")
+    async def login(self, info: Info, input: LoginInput) -> LoginPayload:
+        authenticator = info.context.services.authenticator
+
+        async def sign_in(session: AsyncSession) -> SignedIn:
+            return await authenticator.login(session, input.email, input.password)
+
+        done = await transact(info, sign_in, scope=TenantScope.system())
+        if done.value is not None:
+            info.context.act_as(principal_of(done.value.account))
+        return LoginPayload.of(done.value, done.errors)
+
+    @strawberry.mutation(description="Trade a refresh token for new tokens (it is then spent).")
+    async def refresh_token(self, info: Info, input: RefreshTokenInput) -> LoginPayload:
+        authenticator = info.context.services.authenticator
+
+        async def rotate(session: AsyncSession) -> SignedIn:
+            return await authenticator.refresh(session, input.refresh_token)
+
+        done = await transact(info, rotate, scope=TenantScope.system())
+        if any(error.code == TOKEN_REUSED for error in done.errors):
+            await transact(
+                info,
+                lambda session: authenticator.revoke_family(session, input.refresh_token),
+                scope=TenantScope.system(),
+            )
+        if done.value is not None:
+            info.context.act_as(principal_of(done.value.account))
+        return LoginPayload.of(done.value, done.errors)

@@ -1,0 +1,83 @@
+"""viewer: who is calling and what they may do."""
+
+from __future__ import annotations
+
+import enum
+
+import strawberry
+
+from auth import permissions as rules
+from auth.principal import PrincipalKind
+from schema.context import Info
+from schema.permissions import IsAuthenticated
+from schema.resellers import Reseller
+from schema.users import User
+
+ViewerKind = strawberry.enum(PrincipalKind, name="ViewerKind", description="Kind of caller.")
+
+
+class Permission(enum.StrEnum):
+    READ_TENANT = "READ_TENANT"
+    WRITE_CUSTOMERS = "WRITE_CUSTOMERS"
+    MANAGE_USERS = "MANAGE_USERS"
+    BILLING = "BILLING"
+    PLATFORM_ADMIN = "PLATFORM_ADMIN"
+
+
+PermissionEnum = strawberry.enum(
+    Permission, name="Permission", description="What a control panel may offer the caller."
+)
+
+_RULES = {
+    Permission.READ_TENANT: rules.can_read_tenant,
+    Permission.WRITE_CUSTOMERS: rules.can_write_customers,
+    Permission.MANAGE_USERS: rules.can_manage_users,
+    Permission.BILLING: rules.has_billing_access,
+    Permission.PLATFORM_ADMIN: lambda p: p.is_platform_admin,
+}
+
+
+@strawberry.type(description="The caller, as the API sees them on this request.")
+class Viewer:
+    kind: ViewerKind
+
+    @strawberry.field(description="The signed-in person; null for API clients and portals.")
+    async def user(self, info: Info) -> User | None:
+        principal = info.context.principal
+        assert principal is not None
+        loaders = info.context.loaders
+        if principal.kind is PrincipalKind.PLATFORM_ADMIN:
+            admin = await loaders.platform_admin_by_id.load(principal.subject_id)
+            return User.from_model(admin) if admin else None
+        if principal.kind is PrincipalKind.USER:
+            user = await loaders.user_by_id.load(principal.subject_id)
+            return User.from_model(user) if user else None
+        return None
+
+    @strawberry.field(description="The caller's reseller; null for platform admins.")
+    async def reseller(self, info: Info) -> Reseller | None:
+        principal = info.context.principal
+        if principal is None or principal.reseller_id is None:
+            return None
+        row = await info.context.loaders.reseller_by_id.load(principal.reseller_id)
+        return Reseller.from_model(row) if row else None
+
+    @strawberry.field(description="Whether the caller may act on every reseller.")
+    def is_platform_admin(self, info: Info) -> bool:
+        principal = info.context.principal
+        return principal is not None and principal.is_platform_admin
+
+    @strawberry.field(description="Everything the caller may do now (read afresh every request).")
+    def permissions(self, info: Info) -> list[PermissionEnum]:
+        principal = info.context.principal
+        assert principal is not None
+        return [permission for permission, rule in _RULES.items() if rule(principal)]
+
+
+@strawberry.type
+class ViewerQueries:
+    @strawberry.field(permission_classes=[IsAuthenticated], description="Who is calling.")
+    def viewer(self, info: Info) -> Viewer:
+        principal = info.context.principal
+        assert principal is not None
+        return Viewer(kind=principal.kind)

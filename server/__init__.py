@@ -1,0 +1,1 @@
+"""The ASGI application, its settings, routes and the command-line entry point."""

@@ -1,0 +1,86 @@
+"""create_app(settings): the ASGI application."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from auth.sessions import Authenticator, TokenPolicy
+from auth.tokens import TokenSigner
+from db import migrate
+from db.database import Database
+from schema import build_schema
+from schema.context import Services
+from server.authentication import BearerTokenBackend, unauthenticated
+from server.demo import seed_demo
+from server.graphiql_assets import graphiql_asset
+from server.graphql_view import GraphQLView
+from server.health import healthz, readyz
+from server.settings import Settings
+from tenants.rls import check_app_role
+
+log = logging.getLogger("channelbill")
+
+
+async def prepare_database(settings: Settings, db: Database) -> None:
+    """Migrate (as the owner), then refuse to serve on PostgreSQL unless RLS binds our role."""
+    if settings.migrate_on_start:
+        await migrate.upgrade(settings.owner_database_url, settings.database_url)
+    if db.is_postgresql:
+        async with db.engine.connect() as connection:
+            await check_app_role(connection)
+    if settings.seed_demo:
+        await seed_demo(db, settings.demo_password)
+
+
+async def internal_error(_request: Request, _exc: Exception) -> JSONResponse:
+    log.exception("unhandled error")
+    return JSONResponse(
+        {"errors": [{"message": "Internal server error.", "extensions": {"code": "INTERNAL"}}]},
+        status_code=500,
+    )
+
+
+def create_app(settings: Settings) -> Starlette:
+    db = Database(settings.database_url, pool_size=settings.db_pool_size)
+    authenticator = Authenticator(
+        TokenSigner(settings.secret_key, settings.issuer),
+        TokenPolicy(settings.access_token_ttl_seconds, settings.refresh_token_ttl_seconds),
+    )
+    services = Services(db=db, authenticator=authenticator, development=settings.development)
+    graphql = GraphQLView(build_schema(development=settings.development), services)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await prepare_database(settings, db)
+        yield
+        await db.dispose()
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/graphiql/{name}", graphiql_asset, methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+        ],
+        middleware=[
+            Middleware(
+                AuthenticationMiddleware,
+                backend=BearerTokenBackend(db, authenticator),
+                on_error=unauthenticated,
+            )
+        ],
+        exception_handlers={500: internal_error},
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.services = services
+    return app

@@ -1,0 +1,45 @@
+"""POST /graphql (orjson responses) and GET /graphql (GraphiQL with self-hosted assets)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+
+from schema.context import Context, Services
+from server.authentication import AuthenticatedPrincipal
+
+GRAPHIQL_PAGE = Path(__file__).resolve().parent / "graphiql" / "index.html"
+
+
+class GraphQLView(GraphQL[Context, None]):
+    def __init__(self, schema: Any, services: Services) -> None:
+        super().__init__(schema, graphql_ide="graphiql", allow_queries_via_get=False)
+        self.services = services
+        self._graphiql_html = GRAPHIQL_PAGE.read_text(encoding="utf-8")
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        user = request.scope.get("user")
+        principal = user.principal if isinstance(user, AuthenticatedPrincipal) else None
+        return Context(
+            services=self.services, principal=principal, request=request, response=response
+        )
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return HTMLResponse(
+            self._graphiql_html,
+            headers={
+                "Content-Security-Policy": (
+                    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline';"
+                    " img-src 'self' data:; font-src 'self' data:; connect-src 'self'"
+                )
+            },
+        )
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)

@@ -1,0 +1,125 @@
+"""Settings, read once from the environment (every one is listed in the README)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+DEV_SECRET = "development-secret-change-me-0123456789abcdef"  # noqa: S105
+DEMO = "channelbill-demo"  # the documented demo password
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/channelbill.sqlite3"
+ENVIRONMENTS = ("development", "test", "production")
+
+
+class SettingsError(ValueError):
+    """The environment describes a configuration the server refuses to run with."""
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment: str = "development"
+    database_url: str = DEFAULT_DATABASE_URL
+    migration_database_url: str | None = None
+    secret_key: str = DEV_SECRET
+    issuer: str = "channelbill"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = None
+    access_token_ttl_seconds: int = 15 * 60
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    migrate_on_start: bool = True
+    seed_demo: bool = False
+    demo_password: str = DEMO
+    data_dir: Path = Path("data")
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_starttls: bool = True
+    mail_from: str = "channelbill <billing@localhost>"
+    db_pool_size: int = 10
+
+    @property
+    def development(self) -> bool:
+        return self.environment == "development"
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def owner_database_url(self) -> str:
+        """Migrations run as the owner role; on SQLite there is only one."""
+        return self.migration_database_url or self.database_url
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def validate(self) -> Settings:
+        if self.environment not in ENVIRONMENTS:
+            raise SettingsError(f"CHANNELBILL_ENV must be one of {', '.join(ENVIRONMENTS)}")
+        if self.environment != "development" and self.secret_key == DEV_SECRET:
+            raise SettingsError("CHANNELBILL_SECRET_KEY must be set outside development")
+        if self.environment == "production" and self.seed_demo and self.demo_password == DEMO:
+            raise SettingsError("CHANNELBILL_DEMO_PASSWORD must be changed to seed demo data")
+        if len(self.secret_key.encode()) < 32:
+            raise SettingsError("CHANNELBILL_SECRET_KEY must be at least 32 bytes")
+        backend = make_url(self.database_url).get_backend_name()
+        if backend not in {"sqlite", "postgresql"}:
+            raise SettingsError("DATABASE_URL must name SQLite or PostgreSQL")
+        return self
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        environment = env.get("CHANNELBILL_ENV", "development")
+        database_url = _async_url(env.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
+        migration_url = env.get("MIGRATION_DATABASE_URL")
+        is_sqlite = database_url.startswith("sqlite")
+        return cls(
+            environment=environment,
+            database_url=database_url,
+            migration_database_url=_async_url(migration_url) if migration_url else None,
+            secret_key=env.get("CHANNELBILL_SECRET_KEY", DEV_SECRET),
+            issuer=env.get("CHANNELBILL_ISSUER", "channelbill"),
+            host=env.get("HOST", "127.0.0.1"),
+            port=int(env.get("PORT", "8000")),
+            public_url=env.get("PUBLIC_URL") or None,
+            access_token_ttl_seconds=int(env.get("ACCESS_TOKEN_TTL_SECONDS", 15 * 60)),
+            refresh_token_ttl_seconds=int(env.get("REFRESH_TOKEN_TTL_SECONDS", 30 * 24 * 3600)),
+            migrate_on_start=_flag(env.get("MIGRATE_ON_START"), True),
+            seed_demo=_flag(
+                env.get("CHANNELBILL_SEED_DEMO"), environment == "development" and is_sqlite
+            ),
+            demo_password=env.get("CHANNELBILL_DEMO_PASSWORD", DEMO),
+            data_dir=Path(env.get("CHANNELBILL_DATA_DIR", "data")),
+            smtp_host=env.get("SMTP_HOST") or None,
+            smtp_port=int(env.get("SMTP_PORT", "587")),
+            smtp_username=env.get("SMTP_USERNAME") or None,
+            smtp_password=env.get("SMTP_PASSWORD") or None,
+            smtp_starttls=_flag(env.get("SMTP_STARTTLS"), True),
+            mail_from=env.get("MAIL_FROM", "channelbill <billing@localhost>"),
+            db_pool_size=int(env.get("DB_POOL_SIZE", "10")),
+        ).validate()
+
+
+def _async_url(url: str) -> str:
+    """Accept the usual spellings and pick the async driver (aiosqlite, asyncpg)."""
+    parsed = make_url(url)
+    driver = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
+    if parsed.drivername in {"postgres", "postgres+asyncpg"}:
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    backend = parsed.get_backend_name()
+    if backend in driver and parsed.drivername != driver[backend]:
+        parsed = parsed.set(drivername=driver[backend])
+    return parsed.render_as_string(hide_password=False)

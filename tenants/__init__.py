@@ -1,0 +1,1 @@
+"""Resellers (the tenants), their customers and users, platform admins, and tenant scoping."""

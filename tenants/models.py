@@ -1,0 +1,102 @@
+"""Platform admins, resellers (the tenants), their users and customers."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from decimal import Decimal
+
+from sqlalchemy import Boolean, Enum, Index, Numeric, String, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.ids import new_id
+from db.base import Base, TenantOwned, Timestamped
+from db.database import TENANT_ROOTS
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    return Enum(cls, native_enum=False, length=20, validate_strings=True, create_constraint=True)
+
+
+class Role(enum.StrEnum):
+    OWNER = "OWNER"
+    ADMIN = "ADMIN"
+    MEMBER = "MEMBER"
+
+
+class UserStatus(enum.StrEnum):
+    INVITED = "INVITED"
+    ACTIVE = "ACTIVE"
+    DISABLED = "DISABLED"
+
+
+class AccountStatus(enum.StrEnum):
+    ACTIVE = "ACTIVE"
+    DEACTIVATED = "DEACTIVATED"
+
+
+class PlatformAdmin(Timestamped, Base):
+    """Staff of the distributor: may act on every reseller."""
+
+    __tablename__ = "platform_admins"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[UserStatus] = mapped_column(_enum(UserStatus), default=UserStatus.ACTIVE)
+
+
+class Reseller(Timestamped, Base):
+    """A partner company: the tenant. Its own id is the tenant key of every row it owns."""
+
+    __tablename__ = "resellers"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    slug: Mapped[str] = mapped_column(String(63), unique=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    status: Mapped[AccountStatus] = mapped_column(
+        _enum(AccountStatus), default=AccountStatus.ACTIVE
+    )
+    invoice_prefix: Mapped[str] = mapped_column(String(12))
+
+
+TENANT_ROOTS.append(Reseller)
+
+
+class User(TenantOwned, Base):
+    """A person working for a reseller."""
+
+    __tablename__ = "users"
+    __table_args__ = (Index("uq_users_email", "email", unique=True),)
+
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[Role] = mapped_column(_enum(Role))
+    billing_access: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[UserStatus] = mapped_column(_enum(UserStatus), default=UserStatus.INVITED)
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+
+    @property
+    def has_billing_access(self) -> bool:
+        """The owner always has billing access, whatever the stored flag says."""
+        return self.role is Role.OWNER or self.billing_access
+
+
+class Customer(TenantOwned, Base):
+    """A reseller's end customer: a billing account."""
+
+    __tablename__ = "customers"
+    __table_args__ = (Index("ix_customers_reseller_id_name", "reseller_id", func.lower("name")),)
+
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320))
+    currency: Mapped[str] = mapped_column(String(3))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    tax_rate: Mapped[Decimal] = mapped_column(Numeric(7, 4), default=Decimal("0"))
+    tax_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[AccountStatus] = mapped_column(
+        _enum(AccountStatus), default=AccountStatus.ACTIVE
+    )

@@ -1,0 +1,133 @@
+"""All SQL about resellers, customers, users and platform admins, each query through a scope."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.pagination import Page, PageRequest, count, keyset_page
+from db.scope import TenantScope
+from tenants.models import AccountStatus, Customer, PlatformAdmin, Reseller, User
+
+M = TypeVar("M", Reseller, Customer, User)
+
+
+class ScopedRepository(Generic[M]):
+    """Reads of one model within a tenant scope; subclasses add their filters."""
+
+    model: type[M]
+
+    def __init__(self, session: AsyncSession, scope: TenantScope) -> None:
+        self.session = session
+        self.scope = scope
+
+    @property
+    def tenant_column(self) -> Any:
+        return self.model.reseller_id  # type: ignore[union-attr]
+
+    def select(self) -> Select[tuple[M]]:
+        return self.scope.filter(select(self.model), self.tenant_column)
+
+    async def get(self, id_: uuid.UUID) -> M | None:
+        return (await self.session.scalars(self.select().where(self.model.id == id_))).first()
+
+    async def by_ids(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, M]:
+        wanted = list(set(ids))
+        if not wanted:
+            return {}
+        rows = await self.session.scalars(self.select().where(self.model.id.in_(wanted)))
+        return {row.id: row for row in rows}
+
+    async def page(self, request: PageRequest, statement: Select[Any] | None = None) -> Page[M]:
+        return await keyset_page(
+            self.session, self.select() if statement is None else statement, self.model.id, request
+        )
+
+    async def count(self, statement: Select[Any] | None = None) -> int:
+        return await count(self.session, self.select() if statement is None else statement)
+
+    def add(self, row: M) -> M:
+        if not self.scope.allows(self._tenant_of(row)):
+            raise PermissionError("row outside the session's tenant scope")
+        self.session.add(row)
+        return row
+
+    def _tenant_of(self, row: M) -> uuid.UUID | None:
+        return row.reseller_id  # type: ignore[union-attr]
+
+
+def _search(statement: Select[Any], search: str | None, *columns: Any) -> Select[Any]:
+    if not search or not search.strip():
+        return statement
+    term = search.strip().lower()
+    return statement.where(or_(*(func.lower(c).contains(term, autoescape=True) for c in columns)))
+
+
+class ResellerRepository(ScopedRepository[Reseller]):
+    model = Reseller
+
+    @property
+    def tenant_column(self) -> Any:
+        return Reseller.id
+
+    def _tenant_of(self, row: Reseller) -> uuid.UUID | None:
+        return row.id
+
+    def filtered(self, search: str | None) -> Select[Any]:
+        return _search(self.select(), search, Reseller.name, Reseller.slug)
+
+    async def slug_taken(self, slug: str) -> bool:
+        return (
+            await self.session.scalar(select(Reseller.id).where(Reseller.slug == slug))
+        ) is not None
+
+
+class CustomerRepository(ScopedRepository[Customer]):
+    model = Customer
+
+    def filtered(self, search: str | None, status: AccountStatus | None) -> Select[Any]:
+        statement = _search(self.select(), search, Customer.name, Customer.email)
+        if status is not None:
+            statement = statement.where(Customer.status == status)
+        return statement
+
+
+class UserRepository(ScopedRepository[User]):
+    model = User
+
+    async def by_email(self, email: str) -> User | None:
+        return (await self.session.scalars(self.select().where(User.email == email))).first()
+
+    async def email_taken(self, email: str) -> bool:
+        found = await self.session.scalar(select(User.id).where(User.email == email))
+        admin = await self.session.scalar(
+            select(PlatformAdmin.id).where(PlatformAdmin.email == email)
+        )
+        return found is not None or admin is not None
+
+
+class PlatformAdminRepository:
+    """Platform admins are not tenant rows: only platform-wide code reads them."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, id_: uuid.UUID) -> PlatformAdmin | None:
+        return await self.session.get(PlatformAdmin, id_)
+
+    async def by_ids(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, PlatformAdmin]:
+        rows: Sequence[PlatformAdmin] = (
+            await self.session.scalars(select(PlatformAdmin).where(PlatformAdmin.id.in_(list(ids))))
+        ).all()
+        return {row.id: row for row in rows}
+
+    async def by_email(self, email: str) -> PlatformAdmin | None:
+        return await self.session.scalar(select(PlatformAdmin).where(PlatformAdmin.email == email))
+
+    def add(self, admin: PlatformAdmin) -> PlatformAdmin:
+        self.session.add(admin)
+        return admin

@@ -1,0 +1,102 @@
+"""Test data made through the real services: two resellers (A and B) with users and customers."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import cache
+
+from auth.passwords import hash_password
+from auth.tokens import USER_AUDIENCE, TokenSigner
+from core.ids import new_id
+from db.database import Database
+from db.scope import TenantScope
+from tenants import services
+from tenants.models import PlatformAdmin, Role, User, UserStatus
+
+PASSWORD = "correct horse battery staple"  # noqa: S105
+
+
+@cache
+def password_hash() -> str:
+    """Argon2id is slow on purpose: hash once per test run."""
+    return hash_password(PASSWORD)
+
+
+@dataclass
+class Tenant:
+    id: uuid.UUID
+    slug: str
+    users: dict[str, uuid.UUID] = field(default_factory=dict)  # role name -> user id
+    emails: dict[str, str] = field(default_factory=dict)
+    customers: list[uuid.UUID] = field(default_factory=list)
+
+
+@dataclass
+class World:
+    signer: TokenSigner
+    admin_id: uuid.UUID
+    a: Tenant
+    b: Tenant
+
+    def token(self, who: str, tenant: Tenant | None = None) -> str:
+        """An access token for 'admin' (platform) or a role of a tenant: 'owner', 'manager'
+        (ADMIN), 'member', 'billing_member' (MEMBER with billing access), 'invited'."""
+        if who == "platform":
+            return self.signer.issue(f"admin:{self.admin_id}", USER_AUDIENCE, 900).token
+        assert tenant is not None
+        user_id = tenant.users[who]
+        return self.signer.issue(
+            f"user:{user_id}", USER_AUDIENCE, 900, rid=str(tenant.id)
+        ).token
+
+
+async def make_tenant(session, slug: str, customers: int = 3) -> Tenant:  # type: ignore[no-untyped-def]
+    reseller, owner = await services.create_reseller(
+        session,
+        services.NewReseller(
+            name=f"{slug.title()} Reseller", currency="EUR", slug=slug,
+            owner_email=f"owner@{slug}.example", owner_name=f"{slug} owner",
+        ),
+    )
+    owner.status, owner.password_hash = UserStatus.ACTIVE, password_hash()
+    tenant = Tenant(id=reseller.id, slug=slug)
+    tenant.users["owner"], tenant.emails["owner"] = owner.id, owner.email
+    people = [
+        ("manager", Role.ADMIN, False, UserStatus.ACTIVE),
+        ("member", Role.MEMBER, False, UserStatus.ACTIVE),
+        ("billing_member", Role.MEMBER, True, UserStatus.ACTIVE),
+        ("invited", Role.MEMBER, False, UserStatus.INVITED),
+    ]
+    for key, role, billing, status in people:
+        user = User(
+            reseller_id=reseller.id, id=new_id(), email=f"{key.replace('_', '-')}@{slug}.example",
+            name=f"{slug} {key}", role=role, billing_access=billing, status=status,
+            password_hash=password_hash() if status is UserStatus.ACTIVE else None,
+        )
+        session.add(user)
+        tenant.users[key], tenant.emails[key] = user.id, user.email
+    scope = TenantScope.tenant(reseller.id)
+    for n in range(customers):
+        customer = await services.create_customer(
+            session, scope,
+            services.NewCustomer(
+                name=f"{slug.title()} Customer {n + 1}", email=f"c{n + 1}@{slug}-customers.example",
+                currency="EUR", tax_rate=Decimal("19"),
+            ),
+        )
+        tenant.customers.append(customer.id)
+    return tenant
+
+
+async def build_world(db: Database, signer: TokenSigner) -> World:
+    async with db.write(TenantScope.system()) as session:
+        admin = PlatformAdmin(
+            id=new_id(), email="admin@platform.example", name="Platform Admin",
+            password_hash=password_hash(), status=UserStatus.ACTIVE,
+        )
+        session.add(admin)
+        a = await make_tenant(session, "alpha")
+        b = await make_tenant(session, "bravo")
+    return World(signer=signer, admin_id=admin.id, a=a, b=b)
