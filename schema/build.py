@@ -28,7 +28,9 @@ MAX_TOKENS = 2000
 Query = merge_types(
     "Query", (ViewerQueries, NodeQueries, ResellerQueries, CustomerQueries, UserQueries)
 )
+Query.__strawberry_definition__.description = "Everything that can be read."  # type: ignore[attr-defined]
 Mutation = merge_types("Mutation", (SessionMutations, ResellerMutations, CustomerMutations))
+Mutation.__strawberry_definition__.description = "Everything that changes something."  # type: ignore[attr-defined]
 
 
 def build_schema(*, development: bool = False) -> strawberry.Schema:

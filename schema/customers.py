@@ -9,6 +9,7 @@ from decimal import Decimal
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.pagination import PageRequest
 from schema.context import Info
 from schema.errors import UserError
 from schema.mutations import transact
@@ -21,14 +22,14 @@ from tenants.repositories import CustomerRepository
 
 @strawberry.type(description="A reseller's end customer: a billing account.")
 class Customer(Node):
-    name: str
+    name: str = strawberry.field(description="Company or person name.")
     email: str = strawberry.field(description="Where its invoices are sent.")
     currency: str = strawberry.field(description="ISO 4217 code it is billed in.")
     timezone: str = strawberry.field(description="IANA time zone.")
     tax_rate: Decimal = strawberry.field(description="Percent added as tax; may be 0.")
     tax_id: str | None = strawberry.field(description="VAT or other tax registration number.")
-    status: AccountStatus
-    created_at: datetime
+    status: AccountStatus = strawberry.field(description="DEACTIVATED after unpaid bills.")
+    created_at: datetime = strawberry.field(description="When it was added.")
     reseller_id: strawberry.Private[uuid.UUID]
 
     @strawberry.field(description="The reseller this customer buys from.")
@@ -52,40 +53,75 @@ class Customer(Node):
         )
 
 
-@strawberry.input
+@strawberry.input(description="A new customer of a reseller.")
 class CreateCustomerInput:
-    name: str
-    email: str
+    reseller_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="Platform admins name the reseller; others may omit it (it is their own).",
+    )
+    name: str = strawberry.field(description="Company or person name.")
+    email: str = strawberry.field(description="Billing email address.")
     currency: str = strawberry.field(description="ISO 4217 code, e.g. EUR.")
     timezone: str | None = strawberry.field(default=None, description="IANA zone; UTC if unset.")
     tax_rate: Decimal | None = strawberry.field(default=None, description="Percent, 0 to 100.")
-    tax_id: str | None = None
+    tax_id: str | None = strawberry.field(default=None, description="Tax registration number.")
 
 
 @strawberry.input(description="Only the fields given change.")
 class UpdateCustomerInput:
-    customer_id: strawberry.ID
-    name: str | None = None
-    email: str | None = None
-    timezone: str | None = None
-    tax_rate: Decimal | None = None
-    tax_id: str | None = None
+    customer_id: strawberry.ID = strawberry.field(description="The customer to change.")
+    name: str | None = strawberry.field(default=None, description="New name.")
+    email: str | None = strawberry.field(default=None, description="New billing email.")
+    timezone: str | None = strawberry.field(default=None, description="New IANA zone.")
+    tax_rate: Decimal | None = strawberry.field(default=None, description="New percent.")
+    tax_id: str | None = strawberry.field(
+        default=None, description="New tax registration number; an empty string clears it."
+    )
 
 
 @strawberry.type
 class CustomerPayload:
-    customer: Customer | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
+    customer: Customer | None = strawberry.field(
+        default=None, description="The customer as saved; null when there are errors."
+    )
+    errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why nothing was saved; empty on success."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="Result of createCustomer.")
 class CreateCustomerPayload(CustomerPayload):
     pass
 
 
-@strawberry.type
+@strawberry.type(description="Result of updateCustomer.")
 class UpdateCustomerPayload(CustomerPayload):
     pass
+
+
+@strawberry.type(description="A page of customers.")
+class CustomerConnection(Connection[Customer]):
+    pass
+
+
+async def customer_connection(
+    info: Info,
+    request: PageRequest,
+    search: str | None,
+    status: models.AccountStatus | None,
+    reseller_id: uuid.UUID | None = None,
+) -> CustomerConnection:
+    ctx = info.context
+    async with ctx.read() as session:
+        repo = CustomerRepository(session, ctx.scope)
+        statement = repo.filtered(search, status, reseller_id)
+        page = await repo.page(request, statement)
+
+    async def total() -> int:
+        async with ctx.read() as session:
+            return await CustomerRepository(session, ctx.scope).count(statement)
+
+    return CustomerConnection.of(page, Customer.from_model, total)
 
 
 @strawberry.type
@@ -103,19 +139,10 @@ class CustomerQueries:
         before: str | None = None,
         search: str | None = None,
         status: AccountStatus | None = None,
-    ) -> Connection[Customer]:
-        request = page_request(first, after, last, before)
-        ctx = info.context
-        async with ctx.read() as session:
-            repo = CustomerRepository(session, ctx.scope)
-            statement = repo.filtered(search, status)
-            page = await repo.page(request, statement)
-
-        async def total() -> int:
-            async with ctx.read() as session:
-                return await CustomerRepository(session, ctx.scope).count(statement)
-
-        return Connection.of(page, Customer.from_model, total)
+    ) -> CustomerConnection:
+        return await customer_connection(
+            info, page_request(first, after, last, before), search, status
+        )
 
 
 @strawberry.type
@@ -135,7 +162,14 @@ class CustomerMutations:
             tax_id=input.tax_id,
         )
         scope = info.context.scope
-        done = await transact(info, lambda s: services.create_customer(s, scope, data))
+
+        async def create(session: AsyncSession) -> models.Customer:
+            reseller_id = None
+            if input.reseller_id is not None:
+                reseller_id = decode_id(input.reseller_id, "Reseller", field="resellerId")
+            return await services.create_customer(session, scope, data, reseller_id)
+
+        done = await transact(info, create)
         if done.value is None:
             return CreateCustomerPayload(errors=done.errors)
         return CreateCustomerPayload(customer=Customer.from_model(done.value))

@@ -6,7 +6,7 @@ import base64
 import binascii
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 import strawberry
 
@@ -79,22 +79,22 @@ class Node:
 
 @strawberry.type(description="Where a page sits in its list.")
 class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
+    has_next_page: bool = strawberry.field(description="More items follow this page.")
+    has_previous_page: bool = strawberry.field(description="Items come before this page.")
+    start_cursor: str | None = strawberry.field(description="Cursor of the first item.")
+    end_cursor: str | None = strawberry.field(description="Cursor of the last item.")
 
 
 @strawberry.type(description="One item of a page, with its cursor.")
 class Edge(Generic[T]):
-    cursor: str
-    node: T
+    cursor: str = strawberry.field(description="Pass as after/before to page from here.")
+    node: T = strawberry.field(description="The item.")
 
 
 @strawberry.type(description="A page of a list: at most 100 items, keyset cursors.")
 class Connection(Generic[T]):
-    edges: list[Edge[T]]
-    page_info: PageInfo
+    edges: list[Edge[T]] = strawberry.field(description="The items of this page, in order.")
+    page_info: PageInfo = strawberry.field(description="Cursors and whether more pages exist.")
     count_total: strawberry.Private[Callable[[], Awaitable[int]]]
 
     @strawberry.field(description="How many items the whole list holds, across all pages.")
@@ -107,7 +107,7 @@ class Connection(Generic[T]):
         page: Page[Any],
         convert: Callable[[Any], T],
         count_total: Callable[[], Awaitable[int]],
-    ) -> Connection[T]:
+    ) -> Self:
         nodes: Sequence[Any] = page.items
         edges = [Edge(cursor=to_cursor(row.id), node=convert(row)) for row in nodes]
         return cls(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,6 +17,7 @@ from tenants import models, services
 from tenants.repositories import ResellerRepository
 
 if TYPE_CHECKING:
+    from schema.customers import CustomerConnection
     from schema.users import User
 
 AccountStatus = strawberry.enum(models.AccountStatus, description="Whether an account may be used.")
@@ -23,13 +25,32 @@ AccountStatus = strawberry.enum(models.AccountStatus, description="Whether an ac
 
 @strawberry.type(description="A partner company reselling to its own customers: the tenant.")
 class Reseller(Node):
-    name: str
+    name: str = strawberry.field(description="Company name.")
     slug: str = strawberry.field(description="Unique, URL-safe handle.")
     currency: str = strawberry.field(description="ISO 4217 code of its default currency.")
     timezone: str = strawberry.field(description="IANA time zone.")
-    status: AccountStatus
+    status: AccountStatus = strawberry.field(description="DEACTIVATED after unpaid bills.")
     invoice_prefix: str = strawberry.field(description="Prefix of the numbers of its invoices.")
-    created_at: datetime
+    created_at: datetime = strawberry.field(description="When it joined the platform.")
+
+    @strawberry.field(description="This reseller's customers, oldest first.")
+    async def customers(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        search: str | None = None,
+        status: AccountStatus | None = None,
+    ) -> Annotated[CustomerConnection, strawberry.lazy("schema.customers")]:
+        from schema.customers import customer_connection
+
+        return await customer_connection(
+            info, page_request(first, after, last, before), search, status, self.reseller_id
+        )
+
+    reseller_id: strawberry.Private[uuid.UUID]
 
     @classmethod
     def from_model(cls, row: models.Reseller) -> Reseller:
@@ -42,29 +63,41 @@ class Reseller(Node):
             status=row.status,
             invoice_prefix=row.invoice_prefix,
             created_at=row.created_at,
+            reseller_id=row.id,
         )
 
 
 @strawberry.input(description="The first user of a new reseller: its OWNER.")
 class OwnerInput:
-    email: str
-    name: str
+    email: str = strawberry.field(description="Where the invitation is sent; the sign-in.")
+    name: str = strawberry.field(description="Full name.")
 
 
-@strawberry.input
+@strawberry.input(description="A new reseller and its first user.")
 class CreateResellerInput:
-    name: str
+    name: str = strawberry.field(description="Company name.")
     currency: str = strawberry.field(description="ISO 4217 code, e.g. EUR.")
-    owner: OwnerInput
-    slug: str | None = None
+    owner: OwnerInput = strawberry.field(description="Its OWNER, invited by email.")
+    slug: str | None = strawberry.field(
+        default=None, description="a-z, 0-9 and '-'; derived from the name if unset."
+    )
     timezone: str | None = strawberry.field(default=None, description="IANA zone; UTC if unset.")
 
 
-@strawberry.type
+@strawberry.type(description="Result of createReseller.")
 class CreateResellerPayload:
-    reseller: Reseller | None = None
-    owner: Annotated[User, strawberry.lazy("schema.users")] | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
+    reseller: Reseller | None = strawberry.field(default=None, description="The new reseller.")
+    owner: Annotated[User, strawberry.lazy("schema.users")] | None = strawberry.field(
+        default=None, description="Its OWNER, INVITED until they accept."
+    )
+    errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why nothing was created; empty on success."
+    )
+
+
+@strawberry.type(description="A page of resellers.")
+class ResellerConnection(Connection[Reseller]):
+    pass
 
 
 @strawberry.type
@@ -81,7 +114,7 @@ class ResellerQueries:
         last: int | None = None,
         before: str | None = None,
         search: str | None = None,
-    ) -> Connection[Reseller]:
+    ) -> ResellerConnection:
         request = page_request(first, after, last, before)
         ctx = info.context
         async with ctx.read() as session:
@@ -93,7 +126,7 @@ class ResellerQueries:
             async with ctx.read() as session:
                 return await ResellerRepository(session, ctx.scope).count(statement)
 
-        return Connection.of(page, Reseller.from_model, total)
+        return ResellerConnection.of(page, Reseller.from_model, total)
 
 
 @strawberry.type

@@ -15,13 +15,13 @@ from schema.mutations import transact
 from schema.users import User
 
 
-@strawberry.input
+@strawberry.input(description="Credentials of a user or platform admin.")
 class LoginInput:
-    email: str
-    password: str
+    email: str = strawberry.field(description="The sign-in address.")
+    password: str = strawberry.field(description="The password.")
 
 
-@strawberry.input
+@strawberry.input(description="A refresh token to trade.")
 class RefreshTokenInput:
     refresh_token: str = strawberry.field(description="The refresh token of the last sign-in.")
 
@@ -37,8 +37,10 @@ class LoginPayload:
     expires_at: datetime | None = strawberry.field(
         default=None, description="When the access token expires."
     )
-    user: User | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
+    user: User | None = strawberry.field(default=None, description="Who signed in.")
+    errors: list[UserError] = strawberry.field(
+        default_factory=list, description="INVALID_CREDENTIALS or TOKEN_REUSED; empty on success."
+    )
 
     @classmethod
     def of(cls, signed_in: SignedIn | None, errors: list[UserError]) -> LoginPayload:

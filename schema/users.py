@@ -22,15 +22,15 @@ UserStatus = strawberry.enum(
 
 @strawberry.type(description="A person who signs in: a reseller's user, or a platform admin.")
 class User(Node):
-    email: str
-    name: str
+    email: str = strawberry.field(description="Sign-in and contact address.")
+    name: str = strawberry.field(description="Full name.")
     role: Role = strawberry.field(description="ADMIN for platform admins.")
     billing_access: bool = strawberry.field(
         description="May see invoices, balances, prices and payment data (always for the OWNER)."
     )
-    status: UserStatus
-    is_platform_admin: bool
-    created_at: datetime
+    status: UserStatus = strawberry.field(description="Only ACTIVE users can sign in.")
+    is_platform_admin: bool = strawberry.field(description="Staff of the platform.")
+    created_at: datetime = strawberry.field(description="When the account was made.")
     reseller_id: strawberry.Private[uuid.UUID | None]
 
     @strawberry.field(description="The reseller this user works for; null for platform admins.")
@@ -67,6 +67,11 @@ class User(Node):
         )
 
 
+@strawberry.type(description="A page of users.")
+class UserConnection(Connection[User]):
+    pass
+
+
 @strawberry.type
 class UserQueries:
     @strawberry.field(
@@ -80,7 +85,7 @@ class UserQueries:
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
-    ) -> Connection[User]:
+    ) -> UserConnection:
         request = page_request(first, after, last, before)
         ctx = info.context
         async with ctx.read() as session:
@@ -90,4 +95,4 @@ class UserQueries:
             async with ctx.read() as session:
                 return await UserRepository(session, ctx.scope).count()
 
-        return Connection.of(page, User.from_model, total)
+        return UserConnection.of(page, User.from_model, total)

@@ -39,7 +39,7 @@ _RULES = {
 
 @strawberry.type(description="The caller, as the API sees them on this request.")
 class Viewer:
-    kind: ViewerKind
+    kind: ViewerKind = strawberry.field(description="User, platform admin, API client or portal.")
 
     @strawberry.field(description="The signed-in person; null for API clients and portals.")
     async def user(self, info: Info) -> User | None:

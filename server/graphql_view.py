@@ -10,8 +10,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
 
 from schema.context import Context, Services
+from schema.errors import BAD_USER_INPUT
 from server.authentication import AuthenticatedPrincipal
 
 GRAPHIQL_PAGE = Path(__file__).resolve().parent / "graphiql" / "index.html"
@@ -40,6 +43,16 @@ class GraphQLView(GraphQL[Context, None]):
                 )
             },
         )
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        """Errors raised before execution (syntax) skip the schema's extensions: code them here."""
+        response = await super().process_result(request, result)
+        for error in response.get("errors") or []:
+            extensions = error.setdefault("extensions", {})
+            extensions.setdefault("code", BAD_USER_INPUT)
+        return response
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)

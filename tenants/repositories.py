@@ -89,10 +89,17 @@ class ResellerRepository(ScopedRepository[Reseller]):
 class CustomerRepository(ScopedRepository[Customer]):
     model = Customer
 
-    def filtered(self, search: str | None, status: AccountStatus | None) -> Select[Any]:
+    def filtered(
+        self,
+        search: str | None,
+        status: AccountStatus | None,
+        reseller_id: uuid.UUID | None = None,
+    ) -> Select[Any]:
         statement = _search(self.select(), search, Customer.name, Customer.email)
         if status is not None:
             statement = statement.where(Customer.status == status)
+        if reseller_id is not None:
+            statement = statement.where(Customer.reseller_id == reseller_id)
         return statement
 
 

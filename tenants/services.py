@@ -138,9 +138,18 @@ async def create_reseller(session: AsyncSession, data: NewReseller) -> tuple[Res
     return reseller, owner
 
 
-async def create_customer(session: AsyncSession, scope: TenantScope, data: NewCustomer) -> Customer:
-    if scope.reseller_id is None:
-        raise ValidationFailed("customers belong to a reseller: act as one of its users")
+async def create_customer(
+    session: AsyncSession,
+    scope: TenantScope,
+    data: NewCustomer,
+    reseller_id: uuid.UUID | None = None,
+) -> Customer:
+    """A customer of the scope's reseller; a platform admin (every tenant) names the reseller."""
+    reseller_id = reseller_id or scope.reseller_id
+    if reseller_id is None:
+        raise ValidationFailed("name the reseller the customer belongs to", field="resellerId")
+    if await ResellerRepository(session, scope).get(reseller_id) is None:
+        raise NotFound("reseller", field="resellerId")
     values = {
         "name": _try(required_text, data.name, field="name"),
         "email": _try(normalize_email, data.email),
@@ -150,9 +159,7 @@ async def create_customer(session: AsyncSession, scope: TenantScope, data: NewCu
         "tax_id": _try(optional_text, data.tax_id, field="taxId", max_length=64),
     }
     _raise_if_any(_collect(*values.values()))
-    customer = Customer(
-        reseller_id=scope.reseller_id, id=new_id(), status=AccountStatus.ACTIVE, **values
-    )
+    customer = Customer(reseller_id=reseller_id, id=new_id(), status=AccountStatus.ACTIVE, **values)
     CustomerRepository(session, scope).add(customer)
     await session.flush()
     return customer

@@ -25,10 +25,10 @@ from server.app import create_app
 from server.settings import Settings
 from tests.factories import World, build_world
 
-TEST_SECRET = "test-signing-secret-0123456789-abcdefghijklmnop"  # noqa: S105
+TEST_SECRET = "test-signing-secret-0123456789-abcdefghijklmnop"
 OWNER_ROLE = "channelbill_test_owner"
 APP_ROLE = "channelbill_test_app"
-ROLE_PASSWORD = "channelbill-test"  # noqa: S105
+ROLE_PASSWORD = "channelbill-test"
 
 
 @dataclass(frozen=True)
@@ -192,4 +192,3 @@ async def world(db: Database, signer: TokenSigner) -> World:
 
 def error_codes(body: dict[str, Any]) -> list[str]:
     return [e.get("extensions", {}).get("code") for e in body.get("errors") or []]
-

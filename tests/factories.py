@@ -15,7 +15,7 @@ from db.scope import TenantScope
 from tenants import services
 from tenants.models import PlatformAdmin, Role, User, UserStatus
 
-PASSWORD = "correct horse battery staple"  # noqa: S105
+PASSWORD = "correct horse battery staple"
 
 
 @cache
@@ -47,17 +47,18 @@ class World:
             return self.signer.issue(f"admin:{self.admin_id}", USER_AUDIENCE, 900).token
         assert tenant is not None
         user_id = tenant.users[who]
-        return self.signer.issue(
-            f"user:{user_id}", USER_AUDIENCE, 900, rid=str(tenant.id)
-        ).token
+        return self.signer.issue(f"user:{user_id}", USER_AUDIENCE, 900, rid=str(tenant.id)).token
 
 
 async def make_tenant(session, slug: str, customers: int = 3) -> Tenant:  # type: ignore[no-untyped-def]
     reseller, owner = await services.create_reseller(
         session,
         services.NewReseller(
-            name=f"{slug.title()} Reseller", currency="EUR", slug=slug,
-            owner_email=f"owner@{slug}.example", owner_name=f"{slug} owner",
+            name=f"{slug.title()} Reseller",
+            currency="EUR",
+            slug=slug,
+            owner_email=f"owner@{slug}.example",
+            owner_name=f"{slug} owner",
         ),
     )
     owner.status, owner.password_hash = UserStatus.ACTIVE, password_hash()
@@ -71,8 +72,13 @@ async def make_tenant(session, slug: str, customers: int = 3) -> Tenant:  # type
     ]
     for key, role, billing, status in people:
         user = User(
-            reseller_id=reseller.id, id=new_id(), email=f"{key.replace('_', '-')}@{slug}.example",
-            name=f"{slug} {key}", role=role, billing_access=billing, status=status,
+            reseller_id=reseller.id,
+            id=new_id(),
+            email=f"{key.replace('_', '-')}@{slug}.example",
+            name=f"{slug} {key}",
+            role=role,
+            billing_access=billing,
+            status=status,
             password_hash=password_hash() if status is UserStatus.ACTIVE else None,
         )
         session.add(user)
@@ -80,10 +86,13 @@ async def make_tenant(session, slug: str, customers: int = 3) -> Tenant:  # type
     scope = TenantScope.tenant(reseller.id)
     for n in range(customers):
         customer = await services.create_customer(
-            session, scope,
+            session,
+            scope,
             services.NewCustomer(
-                name=f"{slug.title()} Customer {n + 1}", email=f"c{n + 1}@{slug}-customers.example",
-                currency="EUR", tax_rate=Decimal("19"),
+                name=f"{slug.title()} Customer {n + 1}",
+                email=f"c{n + 1}@{slug}-customers.example",
+                currency="EUR",
+                tax_rate=Decimal("19"),
             ),
         )
         tenant.customers.append(customer.id)
@@ -93,8 +102,11 @@ async def make_tenant(session, slug: str, customers: int = 3) -> Tenant:  # type
 async def build_world(db: Database, signer: TokenSigner) -> World:
     async with db.write(TenantScope.system()) as session:
         admin = PlatformAdmin(
-            id=new_id(), email="admin@platform.example", name="Platform Admin",
-            password_hash=password_hash(), status=UserStatus.ACTIVE,
+            id=new_id(),
+            email="admin@platform.example",
+            name="Platform Admin",
+            password_hash=password_hash(),
+            status=UserStatus.ACTIVE,
         )
         session.add(admin)
         a = await make_tenant(session, "alpha")
