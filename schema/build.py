@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import (
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -33,8 +36,14 @@ Mutation = merge_types("Mutation", (SessionMutations, ResellerMutations, Custome
 Mutation.__strawberry_definition__.description = "Everything that changes something."  # type: ignore[attr-defined]
 
 
+class Schema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        """Expected errors (bad input, refused access) are answers, not incidents: not logged.
+        Unexpected ones are logged, with their traceback, where they are masked (CodedErrors)."""
+
+
 def build_schema(*, development: bool = False) -> strawberry.Schema:
-    return strawberry.Schema(
+    return Schema(
         query=Query,
         mutation=Mutation,
         types=[Reseller, Customer, User],

@@ -7,7 +7,7 @@
     '# {"Authorization": "Bearer <accessToken>"}',
     "",
     "mutation SignIn {",
-    '  login(input: { email: "admin@example.com", password: "channelbill-demo" }) {',
+    '  login(input: { email: "admin@example.com", password: "<your password>" }) {',
     "    accessToken",
     "    errors { code message }",
     "  }",
