@@ -14,7 +14,14 @@ from schema.context import Info
 from schema.errors import UserError
 from schema.mutations import transact
 from schema.permissions import CanReadTenant, CanWriteCustomers
-from schema.relay import Connection, Node, decode_id, page_request, to_global_id
+from schema.relay import (
+    Connection,
+    Node,
+    decode_id,
+    page_request,
+    resolve_connection,
+    to_global_id,
+)
 from schema.resellers import AccountStatus, Reseller
 from tenants import models, services
 from tenants.repositories import CustomerRepository
@@ -111,17 +118,14 @@ async def customer_connection(
     status: models.AccountStatus | None,
     reseller_id: uuid.UUID | None = None,
 ) -> CustomerConnection:
-    ctx = info.context
-    async with ctx.read() as session:
-        repo = CustomerRepository(session, ctx.scope)
-        statement = repo.filtered(search, status, reseller_id)
-        page = await repo.page(request, statement)
-
-    async def total() -> int:
-        async with ctx.read() as session:
-            return await CustomerRepository(session, ctx.scope).count(statement)
-
-    return CustomerConnection.of(page, Customer.from_model, total)
+    return await resolve_connection(
+        info,
+        CustomerConnection,
+        CustomerRepository,
+        request,
+        Customer.from_model,
+        lambda repo: repo.filtered(search, status, reseller_id),
+    )
 
 
 @strawberry.type

@@ -6,12 +6,18 @@ import base64
 import binascii
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 
 import strawberry
+from sqlalchemy import Select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound, ValidationFailed
 from db.pagination import Page, PageRequest
+from db.scope import TenantScope
+
+if TYPE_CHECKING:
+    from schema.context import Info
 
 T = TypeVar("T")
 
@@ -70,6 +76,40 @@ def page_request(
         last=last,
         before=from_cursor(before, field="before"),
     )
+
+
+class PagedRepository(Protocol):
+    def select(self) -> Select[Any]: ...
+
+    async def page(self, request: PageRequest, statement: Select[Any]) -> Page[Any]: ...
+
+    async def count(self, statement: Select[Any]) -> int: ...
+
+
+R = TypeVar("R", bound=PagedRepository)
+C = TypeVar("C", bound="Connection[Any]")
+
+
+async def resolve_connection(
+    info: Info,
+    connection: type[C],
+    repository: Callable[[AsyncSession, TenantScope], R],
+    request: PageRequest,
+    convert: Callable[[Any], Any],
+    statement: Callable[[R], Select[Any]] | None = None,
+) -> C:
+    """One page read now, in its own session; totalCount only if asked, in another."""
+    ctx = info.context
+    async with ctx.read() as session:
+        repo = repository(session, ctx.scope)
+        query = statement(repo) if statement else repo.select()
+        page = await repo.page(request, query)
+
+    async def total() -> int:
+        async with ctx.read() as session:
+            return await repository(session, ctx.scope).count(query)
+
+    return connection.of(page, convert, total)
 
 
 @strawberry.interface(description="An object with a globally unique, opaque id.")

@@ -12,7 +12,7 @@ from schema.context import Info
 from schema.errors import UserError
 from schema.mutations import transact
 from schema.permissions import IsPlatformAdmin
-from schema.relay import Connection, Node, page_request, to_global_id
+from schema.relay import Connection, Node, page_request, resolve_connection, to_global_id
 from tenants import models, services
 from tenants.repositories import ResellerRepository
 
@@ -115,18 +115,14 @@ class ResellerQueries:
         before: str | None = None,
         search: str | None = None,
     ) -> ResellerConnection:
-        request = page_request(first, after, last, before)
-        ctx = info.context
-        async with ctx.read() as session:
-            repo = ResellerRepository(session, ctx.scope)
-            statement = repo.filtered(search)
-            page = await repo.page(request, statement)
-
-        async def total() -> int:
-            async with ctx.read() as session:
-                return await ResellerRepository(session, ctx.scope).count(statement)
-
-        return ResellerConnection.of(page, Reseller.from_model, total)
+        return await resolve_connection(
+            info,
+            ResellerConnection,
+            ResellerRepository,
+            page_request(first, after, last, before),
+            Reseller.from_model,
+            lambda repo: repo.filtered(search),
+        )
 
 
 @strawberry.type

@@ -9,7 +9,7 @@ import strawberry
 
 from schema.context import Info
 from schema.permissions import CanReadTenant
-from schema.relay import Connection, Node, page_request, to_global_id
+from schema.relay import Connection, Node, page_request, resolve_connection, to_global_id
 from schema.resellers import Reseller
 from tenants import models
 from tenants.repositories import UserRepository
@@ -86,13 +86,10 @@ class UserQueries:
         last: int | None = None,
         before: str | None = None,
     ) -> UserConnection:
-        request = page_request(first, after, last, before)
-        ctx = info.context
-        async with ctx.read() as session:
-            page = await UserRepository(session, ctx.scope).page(request)
-
-        async def total() -> int:
-            async with ctx.read() as session:
-                return await UserRepository(session, ctx.scope).count()
-
-        return UserConnection.of(page, User.from_model, total)
+        return await resolve_connection(
+            info,
+            UserConnection,
+            UserRepository,
+            page_request(first, after, last, before),
+            User.from_model,
+        )
