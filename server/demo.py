@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 from decimal import Decimal
 
-from sqlalchemy import func, select
-
 from auth.passwords import hash_password
 from core.ids import new_id
 from db.database import Database
 from db.scope import TenantScope
 from tenants import services
 from tenants.models import PlatformAdmin, Role, User, UserStatus
+from tenants.repositories import PlatformAdminRepository
 
 log = logging.getLogger("channelbill.demo")
 
@@ -50,7 +49,7 @@ async def seed_demo(db: Database, password: str) -> bool:
     """Returns whether anything was loaded (False when the database already has data)."""
     system = TenantScope.system()
     async with db.write(system) as session:
-        if await session.scalar(select(func.count()).select_from(PlatformAdmin)):
+        if await PlatformAdminRepository(session).exists():
             return False
         password_hash = hash_password(password)
         session.add(

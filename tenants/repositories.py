@@ -81,6 +81,8 @@ class ResellerRepository(ScopedRepository[Reseller]):
         return _search(self.select(), search, Reseller.name, Reseller.slug)
 
     async def slug_taken(self, slug: str) -> bool:
+        """Slugs are unique platform-wide, so this looks past the scope on purpose; under RLS it
+        only sees every reseller when the session runs in the system scope (createReseller)."""
         return (
             await self.session.scalar(select(Reseller.id).where(Reseller.slug == slug))
         ) is not None
@@ -110,6 +112,8 @@ class UserRepository(ScopedRepository[User]):
         return (await self.session.scalars(self.select().where(User.email == email))).first()
 
     async def email_taken(self, email: str) -> bool:
+        """Emails are unique platform-wide (sign-in is by email alone), so this looks past the
+        scope on purpose; call it in the system scope, where RLS lets it see every tenant."""
         found = await self.session.scalar(select(User.id).where(User.email == email))
         admin = await self.session.scalar(
             select(PlatformAdmin.id).where(PlatformAdmin.email == email)
@@ -134,6 +138,9 @@ class PlatformAdminRepository:
 
     async def by_email(self, email: str) -> PlatformAdmin | None:
         return await self.session.scalar(select(PlatformAdmin).where(PlatformAdmin.email == email))
+
+    async def exists(self) -> bool:
+        return await self.session.scalar(select(PlatformAdmin.id).limit(1)) is not None
 
     def add(self, admin: PlatformAdmin) -> PlatformAdmin:
         self.session.add(admin)
