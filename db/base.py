@@ -65,3 +65,15 @@ class TenantOwned(Timestamped):
         ForeignKey("resellers.id", ondelete="RESTRICT"), primary_key=True
     )
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+
+
+class TenantTagged(Timestamped):
+    """A record that usually belongs to one reseller but may belong to the platform alone
+    (reseller_id NULL): audit events and outgoing mail. Keyed by its own id; a tenant scope sees
+    its reseller's rows, only the system scope sees the platform's.
+    """
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    reseller_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("resellers.id", ondelete="RESTRICT"), index=True
+    )

@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event, false, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, with_loader_criteria
 from sqlalchemy.pool import NullPool
 
-from db.base import TenantOwned
+from db.base import TenantOwned, TenantTagged
 from db.scope import TenantScope
 
 SCOPE_KEY = "tenant_scope"
@@ -36,6 +36,8 @@ WRITE_OPTION = "channelbill_write"
 
 # Models whose own id is the tenant key (the reseller row), registered by the tenants package.
 TENANT_ROOTS: list[Any] = []
+# Models a customer portal sees only its own customer's rows of: model -> its customer id column.
+CUSTOMER_KEYED: dict[Any, Any] = {}
 
 
 class ScopedSession(Session):
@@ -57,10 +59,12 @@ def _set_tenant_for_rls(session: Session, _tx: SessionTransaction, connection: C
     connection.execute(
         text(
             "SELECT set_config('app.reseller_id', :reseller, true),"
+            " set_config('app.customer_id', :customer, true),"
             " set_config('app.all_tenants', :all, true)"
         ),
         {
             "reseller": str(scope.reseller_id) if scope.reseller_id else "",
+            "customer": str(scope.customer_id) if scope.customer_id else "",
             "all": "on" if scope.all_tenants else "off",
         },
     )
@@ -72,15 +76,28 @@ def _tenant_criteria(state: ORMExecuteState) -> None:
     if scope.all_tenants or not (state.is_select or state.is_update or state.is_delete):
         return
     reseller_id: uuid.UUID | None = scope.reseller_id
-    options = [
-        with_loader_criteria(
-            TenantOwned, lambda cls: cls.reseller_id == reseller_id, include_aliases=True
-        )
-    ]
-    options += [
-        with_loader_criteria(root, lambda cls: cls.id == reseller_id, include_aliases=True)
-        for root in TENANT_ROOTS
-    ]
+    if reseller_id is None:
+        nothing = [TenantOwned, TenantTagged, *TENANT_ROOTS]
+        options = [
+            with_loader_criteria(m, lambda _cls: false(), include_aliases=True) for m in nothing
+        ]
+    else:
+        options = [
+            with_loader_criteria(
+                base, lambda cls: cls.reseller_id == reseller_id, include_aliases=True
+            )
+            for base in (TenantOwned, TenantTagged)
+        ]
+        options += [
+            with_loader_criteria(root, lambda cls: cls.id == reseller_id, include_aliases=True)
+            for root in TENANT_ROOTS
+        ]
+    customer_id: uuid.UUID | None = scope.customer_id
+    if customer_id is not None:
+        options += [
+            with_loader_criteria(model, column == customer_id, include_aliases=True)
+            for model, column in CUSTOMER_KEYED.items()
+        ]
     state.statement = state.statement.options(*options)
 
 

@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Select
+from sqlalchemy import Select, false
 
 S = TypeVar("S", bound=Select[Any])
 
@@ -19,6 +19,7 @@ S = TypeVar("S", bound=Select[Any])
 class TenantScope:
     reseller_id: uuid.UUID | None = None
     all_tenants: bool = False
+    customer_id: uuid.UUID | None = None  # a customer portal: one customer of the reseller
 
     @classmethod
     def system(cls) -> TenantScope:
@@ -28,6 +29,11 @@ class TenantScope:
     @classmethod
     def tenant(cls, reseller_id: uuid.UUID) -> TenantScope:
         return cls(reseller_id=reseller_id)
+
+    @classmethod
+    def customer(cls, reseller_id: uuid.UUID, customer_id: uuid.UUID) -> TenantScope:
+        """A customer portal: its reseller's rows, and of customer rows only its own."""
+        return cls(reseller_id=reseller_id, customer_id=customer_id)
 
     @classmethod
     def nothing(cls) -> TenantScope:
@@ -42,5 +48,5 @@ class TenantScope:
         if self.all_tenants:
             return statement
         if self.reseller_id is None:
-            return statement.where(column.is_(None))
+            return statement.where(false())
         return statement.where(column == self.reseller_id)

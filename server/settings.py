@@ -46,7 +46,15 @@ class Settings:
     smtp_username: str | None = None
     smtp_password: str | None = field(default=None, repr=False)
     smtp_starttls: bool = True
+    smtp_timeout_seconds: float = 30.0
     mail_from: str = "channelbill <billing@localhost>"
+    outbox_dispatch: bool = True
+    outbox_poll_seconds: float = 1.0
+    outbox_max_attempts: int = 8
+    outbox_retry_seconds: float = 30.0
+    invitation_ttl_hours: int = 7 * 24
+    control_panel_url: str | None = None
+    oauth_allow_http: bool = True
     db_pool_size: int = 10
 
     @property
@@ -56,6 +64,16 @@ class Settings:
     @property
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def activation_url(self) -> str:
+        """Where an invitation link points: the control panel's page that calls activateUser."""
+        return f"{(self.control_panel_url or self.base_url).rstrip('/')}/activate"
+
+    @property
+    def outbox_dir(self) -> Path:
+        """Where the file transport writes .eml files when no SMTP server is configured."""
+        return self.data_dir / "outbox"
 
     @property
     def owner_database_url(self) -> str:
@@ -72,6 +90,8 @@ class Settings:
             raise SettingsError("CHANNELBILL_SECRET_KEY must be set outside development")
         if self.environment == "production" and self.seed_demo and self.demo_password == DEMO:
             raise SettingsError("CHANNELBILL_DEMO_PASSWORD must be changed to seed demo data")
+        if self.outbox_max_attempts < 1 or self.outbox_retry_seconds <= 0:
+            raise SettingsError("OUTBOX_MAX_ATTEMPTS and OUTBOX_RETRY_SECONDS must be positive")
         if len(self.secret_key.encode()) < 32:
             raise SettingsError("CHANNELBILL_SECRET_KEY must be at least 32 bytes")
         backend = make_url(self.database_url).get_backend_name()
@@ -108,7 +128,15 @@ class Settings:
             smtp_username=env.get("SMTP_USERNAME") or None,
             smtp_password=env.get("SMTP_PASSWORD") or None,
             smtp_starttls=_flag(env.get("SMTP_STARTTLS"), True),
+            smtp_timeout_seconds=float(env.get("SMTP_TIMEOUT_SECONDS", "30")),
             mail_from=env.get("MAIL_FROM", "channelbill <billing@localhost>"),
+            outbox_dispatch=_flag(env.get("OUTBOX_DISPATCH"), True),
+            outbox_poll_seconds=float(env.get("OUTBOX_POLL_SECONDS", "1")),
+            outbox_max_attempts=int(env.get("OUTBOX_MAX_ATTEMPTS", "8")),
+            outbox_retry_seconds=float(env.get("OUTBOX_RETRY_SECONDS", "30")),
+            invitation_ttl_hours=int(env.get("INVITATION_TTL_HOURS", str(7 * 24))),
+            control_panel_url=env.get("CONTROL_PANEL_URL") or None,
+            oauth_allow_http=_flag(env.get("OAUTH_ALLOW_HTTP"), environment != "production"),
             db_pool_size=int(env.get("DB_POOL_SIZE", "10")),
         ).validate()
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.ids import new_id
 from db.base import Base, TenantOwned, Timestamped
-from db.database import TENANT_ROOTS
+from db.database import CUSTOMER_KEYED, TENANT_ROOTS
 
 
 def _enum(cls: type[enum.Enum]) -> Enum:
@@ -100,3 +100,6 @@ class Customer(TenantOwned, Base):
     status: Mapped[AccountStatus] = mapped_column(
         _enum(AccountStatus), default=AccountStatus.ACTIVE
     )
+
+
+CUSTOMER_KEYED[Customer] = Customer.id

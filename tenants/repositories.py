@@ -9,6 +9,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.database import CUSTOMER_KEYED
 from db.pagination import Page, PageRequest, count, keyset_page
 from db.scope import TenantScope
 from tenants.models import AccountStatus, Customer, PlatformAdmin, Reseller, User
@@ -30,7 +31,11 @@ class ScopedRepository(Generic[M]):
         return self.model.reseller_id  # type: ignore[union-attr]
 
     def select(self) -> Select[tuple[M]]:
-        return self.scope.filter(select(self.model), self.tenant_column)
+        statement = self.scope.filter(select(self.model), self.tenant_column)
+        customer_column = CUSTOMER_KEYED.get(self.model)
+        if self.scope.customer_id is not None and customer_column is not None:
+            statement = statement.where(customer_column == self.scope.customer_id)
+        return statement
 
     async def get(self, id_: uuid.UUID) -> M | None:
         return (await self.session.scalars(self.select().where(self.model.id == id_))).first()

@@ -9,7 +9,9 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-import tenants.models  # noqa: F401  (registers the tenant tables on the metadata)
+import notifications.models  # noqa: F401  (register their tables on the metadata)
+import tenants.audit
+import tenants.models  # noqa: F401
 from db.base import Base
 
 CURRENT_TENANT = "NULLIF(current_setting('app.reseller_id', true), '')::uuid"
@@ -20,7 +22,7 @@ def tenant_tables() -> dict[str, str]:
     """Every table holding tenant rows, with the column that names the tenant."""
     tables = {"resellers": "id"}
     for table in Base.metadata.sorted_tables:
-        if "reseller_id" in table.primary_key.columns:
+        if "reseller_id" in table.columns:
             tables[table.name] = "reseller_id"
     return tables
 

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from db.migrate import head_revision
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -25,7 +27,7 @@ def test_migrate_then_seed_demo(tmp_path):
     env = {"DATABASE_URL": f"sqlite:///{tmp_path}/cli.sqlite3", "CHANNELBILL_ENV": "development"}
     migrated = run("migrate", env=env)
     assert migrated.returncode == 0, migrated.stderr
-    assert "database migrated to 0001" in migrated.stdout
+    assert f"database migrated to {head_revision()}" in migrated.stdout
     first, second = run("seed-demo", env=env), run("seed-demo", env=env)
     assert "demo data loaded" in first.stdout
     assert "demo data already present" in second.stdout

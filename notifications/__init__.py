@@ -1,0 +1,1 @@
+"""Outgoing email: the transactional outbox, its dispatcher and transports, and the messages."""

@@ -1,0 +1,87 @@
+"""The audit log: who did what, when, to which object; written in the transaction of the change."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import JSON, Select, String, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from db.base import Base, TenantTagged
+from db.pagination import Page, PageRequest, count, keyset_page
+from db.scope import TenantScope
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who acted, as the log remembers them (the name is a snapshot: people get renamed)."""
+
+    kind: str  # USER, PLATFORM_ADMIN, API_CLIENT, PORTAL, SYSTEM
+    id: uuid.UUID | None
+    name: str
+
+    @classmethod
+    def system(cls) -> Actor:
+        return cls("SYSTEM", None, "channelbill")
+
+
+class AuditEvent(TenantTagged, Base):
+    __tablename__ = "audit_events"
+
+    actor_kind: Mapped[str] = mapped_column(String(20))
+    actor_id: Mapped[uuid.UUID | None]
+    actor_name: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(64))
+    object_type: Mapped[str] = mapped_column(String(40))
+    object_id: Mapped[uuid.UUID | None]
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+def record(
+    session: AsyncSession,
+    actor: Actor,
+    action: str,
+    object_type: str,
+    object_id: uuid.UUID | None,
+    reseller_id: uuid.UUID | None,
+    **details: Any,
+) -> AuditEvent:
+    """Add an entry to the caller's unit of work: it commits, or vanishes, with the change."""
+    event = AuditEvent(
+        reseller_id=reseller_id,
+        actor_kind=actor.kind,
+        actor_id=actor.id,
+        actor_name=actor.name,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        details={key: value for key, value in details.items() if value is not None},
+    )
+    session.add(event)
+    return event
+
+
+class AuditRepository:
+    def __init__(self, session: AsyncSession, scope: TenantScope) -> None:
+        self.session = session
+        self.scope = scope
+
+    def select(self) -> Select[Any]:
+        return self.scope.filter(select(AuditEvent), AuditEvent.reseller_id)
+
+    def filtered(self, action: str | None, object_id: uuid.UUID | None) -> Select[Any]:
+        statement = self.select()
+        if action:
+            statement = statement.where(AuditEvent.action == action)
+        if object_id is not None:
+            statement = statement.where(AuditEvent.object_id == object_id)
+        return statement
+
+    async def page(self, request: PageRequest, statement: Select[Any]) -> Page[AuditEvent]:
+        return await keyset_page(self.session, statement, AuditEvent.id, request)
+
+    async def count(self, statement: Select[Any]) -> int:
+        return await count(self.session, statement)
