@@ -122,6 +122,7 @@ def settings(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Se
         "seed_demo": False,
         "data_dir": tmp_path / "data",
         "db_pool_size": 5,
+        "outbox_dispatch": False,  # tests that send mail run a dispatcher of their own
     }
     if backend == "postgresql":
         pg: Postgres = request.getfixturevalue("postgres")
