@@ -7,6 +7,8 @@ from functools import cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from core.errors import ValidationFailed
+
 _hasher = PasswordHasher()
 
 
@@ -29,3 +31,29 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 
 def needs_rehash(password_hash: str) -> bool:
     return _hasher.check_needs_rehash(password_hash)
+
+
+MIN_LENGTH = 12
+MAX_LENGTH = 1024  # Argon2 takes any length; an unbounded one is a cheap way to burn our CPU
+
+
+def check_password_policy(password: str, email: str) -> None:
+    """At least 12 characters, at most 1,024, and not the sign-in address (or its local part)."""
+    if len(password) < MIN_LENGTH:
+        raise ValidationFailed(
+            f"the password must have at least {MIN_LENGTH} characters",
+            field="password",
+            code="WEAK_PASSWORD",
+        )
+    if len(password) > MAX_LENGTH:
+        raise ValidationFailed(
+            f"the password must have at most {MAX_LENGTH} characters",
+            field="password",
+            code="WEAK_PASSWORD",
+        )
+    folded = password.strip().casefold()
+    address = email.casefold()
+    if folded in {address, address.partition("@")[0]}:
+        raise ValidationFailed(
+            "the password must not be your email address", field="password", code="WEAK_PASSWORD"
+        )

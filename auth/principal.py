@@ -6,6 +6,7 @@ import enum
 import uuid
 from dataclasses import dataclass, field
 
+from tenants.audit import Actor
 from tenants.models import Role
 
 
@@ -26,6 +27,12 @@ class Principal:
     scopes: frozenset[str] = field(default_factory=frozenset)
     customer_id: uuid.UUID | None = None
     token_id: str | None = None
+    name: str = ""  # email of a person, name of an API client: how the audit log shows them
+    expires_at: int | None = None  # of the token that authenticated this request
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(str(self.kind), self.subject_id, self.name)
 
     @property
     def is_platform_admin(self) -> bool:

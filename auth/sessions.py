@@ -1,7 +1,6 @@
 """Signing in: login, refresh-token rotation, and turning a verified access token into a Principal.
 
-Role, billing access and status are read from the database on every request, so a change takes
-effect on the very next one.
+Turning a presented token back into a caller is ``auth.callers``.
 """
 
 from __future__ import annotations
@@ -17,12 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.models import RefreshToken
 from auth.passwords import hash_password, needs_rehash, verify_password
-from auth.principal import Principal, PrincipalKind
-from auth.tokens import USER_AUDIENCE, InvalidToken, TokenSigner
+from auth.tokens import USER_AUDIENCE, TokenSigner
 from core.clock import utcnow
 from core.errors import DomainError
 from core.ids import new_id
-from db.database import Database
 from db.scope import TenantScope
 from tenants.models import PlatformAdmin, User, UserStatus
 from tenants.repositories import PlatformAdminRepository, UserRepository
@@ -139,43 +136,3 @@ class Authenticator:
         if kind == "user":
             return await UserRepository(session, TenantScope.system()).get(account_id)
         return None
-
-    def verify_access_token(self, token: str) -> dict[str, object]:
-        return self.signer.verify(token, USER_AUDIENCE)
-
-
-async def principal_for_claims(db: Database, claims: dict[str, object]) -> Principal:
-    """The caller behind verified claims, with role and status as they are *now*."""
-    kind, _, raw = str(claims["sub"]).partition(":")
-    try:
-        subject_id = uuid.UUID(raw)
-        reseller_id = uuid.UUID(str(claims["rid"])) if "rid" in claims else None
-    except ValueError:
-        raise InvalidToken("subject") from None
-    if kind == "admin" and reseller_id is None:
-        async with db.read(TenantScope.system()) as session:
-            account: User | PlatformAdmin | None = await PlatformAdminRepository(session).get(
-                subject_id
-            )
-    elif kind == "user" and reseller_id is not None:
-        scope = TenantScope.tenant(reseller_id)
-        async with db.read(scope) as session:
-            account = await UserRepository(session, scope).get(subject_id)
-    else:
-        raise InvalidToken("subject")
-    if account is None or account.status is not UserStatus.ACTIVE:
-        raise InvalidToken("account")
-    return principal_of(account, token_id=str(claims["jti"]))
-
-
-def principal_of(account: User | PlatformAdmin, token_id: str | None = None) -> Principal:
-    if isinstance(account, PlatformAdmin):
-        return Principal(PrincipalKind.PLATFORM_ADMIN, account.id, token_id=token_id)
-    return Principal(
-        PrincipalKind.USER,
-        account.id,
-        reseller_id=account.reseller_id,
-        role=account.role,
-        billing_access=account.has_billing_access,
-        token_id=token_id,
-    )

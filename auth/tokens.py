@@ -50,7 +50,9 @@ class TokenSigner:
         token = jwt.encode({"alg": ALGORITHM, "typ": "JWT"}, payload, self._key)
         return IssuedToken(token=token, expires_at=now + ttl_seconds, jti=jti)
 
-    def verify(self, token: str, audience: str) -> dict[str, Any]:
+    def verify(self, token: str, audience: str | list[str]) -> dict[str, Any]:
+        """The claims of a valid token for (one of) ``audience``; InvalidToken otherwise."""
+        audiences = [audience] if isinstance(audience, str) else audience
         try:
             decoded = jwt.decode(token, self._key, algorithms=[ALGORITHM])
             if decoded.header.get("alg") != ALGORITHM:
@@ -58,7 +60,7 @@ class TokenSigner:
             registry = jwt.JWTClaimsRegistry(
                 leeway=LEEWAY_SECONDS,
                 iss={"essential": True, "value": self.issuer},
-                aud={"essential": True, "value": audience},
+                aud={"essential": True, "values": audiences},
                 sub={"essential": True},
                 exp={"essential": True},
                 iat={"essential": True},
@@ -70,4 +72,6 @@ class TokenSigner:
         claims = dict(decoded.claims)
         if not isinstance(claims.get("sub"), str) or claims["iat"] > time.time() + LEEWAY_SECONDS:
             raise InvalidToken("claims")
+        if claims["aud"] not in audiences:  # one audience per token, never a list of them
+            raise InvalidToken("audience")
         return claims

@@ -1,8 +1,9 @@
 """ISO 4217 currencies and their minor units."""
 
+from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 
-from babel.numbers import get_currency_precision, list_currencies
+from babel.numbers import format_currency, get_currency_precision, list_currencies
 
 from core.errors import ValidationFailed
 
@@ -21,3 +22,12 @@ def normalize_currency(code: str, *, field: str = "currency") -> str:
 
 def minor_units(code: str) -> int:
     return int(get_currency_precision(code))
+
+
+def quantize(amount: Decimal, code: str) -> Decimal:
+    """Round to the currency's minor units (JPY 0, USD 2, KWD 3), half up."""
+    return amount.quantize(Decimal(1).scaleb(-minor_units(code)), rounding=ROUND_HALF_UP)
+
+
+def format_money(amount: Decimal, code: str, locale: str = "en_US") -> str:
+    return format_currency(quantize(amount, code), code, locale=locale)

@@ -16,12 +16,15 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from schema.api_clients import ApiClient, ApiClientMutations, ApiClientQueries
+from schema.audit import AuditEvent, AuditQueries
 from schema.customers import Customer, CustomerMutations, CustomerQueries
 from schema.errors import CodedErrors
 from schema.nodes import NodeQueries
+from schema.portal import PortalMutations, PortalToken
 from schema.resellers import Reseller, ResellerMutations, ResellerQueries
 from schema.sessions import SessionMutations
-from schema.users import User, UserQueries
+from schema.users import User, UserMutations, UserQueries
 from schema.viewer import ViewerQueries
 
 MAX_DEPTH = 12
@@ -29,10 +32,29 @@ MAX_ALIASES = 15
 MAX_TOKENS = 2000
 
 Query = merge_types(
-    "Query", (ViewerQueries, NodeQueries, ResellerQueries, CustomerQueries, UserQueries)
+    "Query",
+    (
+        ViewerQueries,
+        NodeQueries,
+        ResellerQueries,
+        CustomerQueries,
+        UserQueries,
+        ApiClientQueries,
+        AuditQueries,
+    ),
 )
 Query.__strawberry_definition__.description = "Everything that can be read."  # type: ignore[attr-defined]
-Mutation = merge_types("Mutation", (SessionMutations, ResellerMutations, CustomerMutations))
+Mutation = merge_types(
+    "Mutation",
+    (
+        SessionMutations,
+        UserMutations,
+        ResellerMutations,
+        CustomerMutations,
+        ApiClientMutations,
+        PortalMutations,
+    ),
+)
 Mutation.__strawberry_definition__.description = "Everything that changes something."  # type: ignore[attr-defined]
 
 
@@ -46,7 +68,7 @@ def build_schema(*, development: bool = False) -> strawberry.Schema:
     return Schema(
         query=Query,
         mutation=Mutation,
-        types=[Reseller, Customer, User],
+        types=[Reseller, Customer, User, ApiClient, PortalToken, AuditEvent],
         extensions=[
             lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
             lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),

@@ -12,10 +12,15 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
+from auth.accounts import Accounts
+from auth.clients import ApiClientRepository
+from auth.portal import PortalTokenRepository
 from auth.principal import Principal
 from auth.sessions import Authenticator
+from auth.tokens import TokenSigner
 from db.database import Database
 from db.scope import TenantScope
+from tenants.audit import AuditRepository
 from tenants.repositories import (
     CustomerRepository,
     PlatformAdminRepository,
@@ -33,6 +38,8 @@ class Services:
 
     db: Database
     authenticator: Authenticator
+    accounts: Accounts
+    signer: TokenSigner
     development: bool = False
 
 
@@ -45,6 +52,9 @@ class Loaders:
         self.reseller_by_id = self._loader(lambda s: ResellerRepository(s, scope).by_ids)
         self.customer_by_id = self._loader(lambda s: CustomerRepository(s, scope).by_ids)
         self.user_by_id = self._loader(lambda s: UserRepository(s, scope).by_ids)
+        self.api_client_by_id = self._loader(lambda s: ApiClientRepository(s, scope).by_ids)
+        self.portal_token_by_id = self._loader(lambda s: PortalTokenRepository(s, scope).by_ids)
+        self.audit_event_by_id = self._loader(lambda s: AuditRepository(s, scope).by_ids)
         self.platform_admin_by_id = self._loader(
             lambda s: PlatformAdminRepository(s).by_ids if scope.all_tenants else _none
         )

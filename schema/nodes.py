@@ -1,32 +1,66 @@
 """node(id:) and nodes(ids:): any object by its global id, within the caller's tenant.
 
 An id of another tenant's object answers exactly like an id that does not exist: null and a
-NOT_FOUND error.
+NOT_FOUND error. Each type names the rule a caller must pass to fetch it this way, the same rule
+that guards its list.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import strawberry
 from strawberry.dataloader import DataLoader
 
+from schema.api_clients import ApiClient
+from schema.audit import AuditEvent
 from schema.context import Info, Loaders
 from schema.customers import Customer
 from schema.errors import NOT_FOUND, ApiError
-from schema.permissions import CanReadTenant
+from schema.permissions import (
+    CanManageUsers,
+    CanReadAudit,
+    CanReadCustomers,
+    CanReadTenant,
+    CanWriteBilling,
+    IsAuthenticated,
+    Rule,
+)
+from schema.portal import PortalToken
 from schema.relay import Node, from_global_id
 from schema.resellers import Reseller
 from schema.users import User
 
-Resolver = tuple[Callable[[Loaders], DataLoader[Any, Any]], Callable[[Any], Node]]
 
-NODE_TYPES: dict[str, Resolver] = {
-    "Reseller": (lambda loaders: loaders.reseller_by_id, Reseller.from_model),
-    "Customer": (lambda loaders: loaders.customer_by_id, Customer.from_model),
-    "User": (lambda loaders: loaders.user_by_id, User.from_model),
-    "PlatformAdmin": (lambda loaders: loaders.platform_admin_by_id, User.from_model),
+@dataclass(frozen=True, slots=True)
+class NodeType:
+    loader: Callable[[Loaders], DataLoader[Any, Any]]
+    convert: Callable[[Any], Node]
+    rule: type[Rule]
+
+
+NODE_TYPES: dict[str, NodeType] = {
+    "Reseller": NodeType(
+        lambda loaders: loaders.reseller_by_id, Reseller.from_model, CanReadCustomers
+    ),
+    "Customer": NodeType(
+        lambda loaders: loaders.customer_by_id, Customer.from_model, CanReadCustomers
+    ),
+    "User": NodeType(lambda loaders: loaders.user_by_id, User.from_model, CanReadTenant),
+    "PlatformAdmin": NodeType(
+        lambda loaders: loaders.platform_admin_by_id, User.from_model, CanReadTenant
+    ),
+    "ApiClient": NodeType(
+        lambda loaders: loaders.api_client_by_id, ApiClient.from_model, CanManageUsers
+    ),
+    "PortalToken": NodeType(
+        lambda loaders: loaders.portal_token_by_id, PortalToken.from_model, CanWriteBilling
+    ),
+    "AuditEvent": NodeType(
+        lambda loaders: loaders.audit_event_by_id, AuditEvent.from_model, CanReadAudit
+    ),
 }
 
 
@@ -39,21 +73,22 @@ async def resolve_node(info: Info, global_id: str) -> Node:
     if decoded is None or decoded[0] not in NODE_TYPES:
         raise _not_found(global_id)
     type_name, id_ = decoded
-    loader, convert = NODE_TYPES[type_name]
-    row = await loader(info.context.loaders).load(id_)
+    node_type = NODE_TYPES[type_name]
+    node_type.rule().has_permission(None, info)
+    row = await node_type.loader(info.context.loaders).load(id_)
     if row is None:
         raise _not_found(global_id)
-    return convert(row)
+    return node_type.convert(row)
 
 
 @strawberry.type
 class NodeQueries:
-    @strawberry.field(permission_classes=[CanReadTenant], description="Fetch any object by id.")
+    @strawberry.field(permission_classes=[IsAuthenticated], description="Fetch any object by id.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         return await resolve_node(info, id)
 
     @strawberry.field(
-        permission_classes=[CanReadTenant],
+        permission_classes=[IsAuthenticated],
         description="Fetch objects by id; null (with an error) for each one not found.",
     )
     async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:

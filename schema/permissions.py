@@ -1,7 +1,11 @@
 """Permission classes: declared on fields, never checked inside resolvers.
 
 Each wraps one rule of ``auth.permissions``. A caller without a token gets UNAUTHENTICATED; an
-authenticated caller the rule refuses gets FORBIDDEN.
+authenticated caller the rule refuses gets FORBIDDEN, or BILLING_ACCESS_REQUIRED for billing.
+
+Billing fields are declared with ``billing_field``: it marks them ``@billingAccess`` in the SDL and
+guards them with ``HasBillingAccess``, wherever the type is reached (a list, a node, a nested
+field). Such a field is nullable, so a refusal nulls it alone and the rest of the response resolves.
 """
 
 from __future__ import annotations
@@ -9,23 +13,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+import strawberry
 from strawberry.permission import BasePermission
+from strawberry.schema_directive import Location
 
 from auth import permissions as rules
 from auth.principal import Principal
-from schema.errors import FORBIDDEN, UNAUTHENTICATED, ApiError
+from schema.errors import BILLING_ACCESS_REQUIRED, FORBIDDEN, UNAUTHENTICATED, ApiError
 
 
 class Rule(BasePermission):
     rule: ClassVar[Callable[[Principal], bool]]
     message = "not allowed"
+    code = FORBIDDEN
 
     def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
         principal = info.context.principal
         if principal is None:
             raise ApiError("authentication required", UNAUTHENTICATED)
         if not type(self).rule(principal):
-            raise ApiError(self.message, FORBIDDEN)
+            raise ApiError(self.message, self.code)
         return True
 
 
@@ -54,3 +61,53 @@ class CanWriteCustomers(Rule):
 class CanManageUsers(Rule):
     rule = staticmethod(rules.can_manage_users)
     message = "you may not manage users"
+
+
+class CanReadCustomers(Rule):
+    rule = staticmethod(rules.can_read_customers)
+
+
+class CanReadAudit(Rule):
+    rule = staticmethod(rules.can_read_audit)
+    message = "only an OWNER or ADMIN may read the audit log"
+
+
+class HasBillingAccess(Rule):
+    rule = staticmethod(rules.has_billing_access)
+    message = "billing access required"
+    code = BILLING_ACCESS_REQUIRED
+
+
+class CanWriteBilling(Rule):
+    rule = staticmethod(rules.can_write_billing)
+    message = "billing access required (API clients: scope billing:write)"
+    code = BILLING_ACCESS_REQUIRED
+
+
+class CanGrantBillingAccess(Rule):
+    rule = staticmethod(rules.can_grant_billing_access)
+    message = "only a user with billing access can grant or revoke it"
+    code = BILLING_ACCESS_REQUIRED
+
+
+@strawberry.schema_directive(
+    locations=[Location.FIELD_DEFINITION],
+    name="billingAccess",
+    description=(
+        "Billing data: resolves only for callers with billing access (users granted it, the"
+        " OWNER, API clients with billing:read, a portal for its own customer); anyone else gets"
+        " null and an error with code BILLING_ACCESS_REQUIRED."
+    ),
+)
+class BillingAccess:
+    pass
+
+
+def billing_field(*, description: str, **kwargs: Any) -> Any:
+    """A field (or resolver decorator) exposing money or payment data."""
+    return strawberry.field(
+        description=description,
+        permission_classes=[HasBillingAccess],
+        directives=[BillingAccess()],
+        **kwargs,
+    )

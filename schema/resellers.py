@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
 from schema.context import Info
 from schema.errors import UserError
+from schema.money import Money, PaymentMethod
 from schema.mutations import transact
-from schema.permissions import IsPlatformAdmin
+from schema.permissions import IsPlatformAdmin, billing_field
 from schema.relay import Connection, Node, page_request, resolve_connection, to_global_id
 from tenants import models, services
 from tenants.repositories import ResellerRepository
@@ -49,6 +51,14 @@ class Reseller(Node):
         return await customer_connection(
             info, page_request(first, after, last, before), search, status, self.reseller_id
         )
+
+    @billing_field(description="What it owes the platform now: the amounts due of its open bills.")
+    def balance(self) -> Money | None:
+        return Money.of(Decimal(0), self.currency)
+
+    @billing_field(description="The card its bills from the platform are charged to; null if none.")
+    def payment_method(self) -> PaymentMethod | None:
+        return None
 
     reseller_id: strawberry.Private[uuid.UUID]
 
@@ -144,7 +154,11 @@ class ResellerMutations:
             slug=input.slug,
             timezone=input.timezone,
         )
-        done = await transact(info, lambda session: services.create_reseller(session, data))
+        accounts, principal = info.context.services.accounts, info.context.principal
+        assert principal is not None
+        done = await transact(
+            info, lambda session: accounts.create_reseller(session, principal.actor, data)
+        )
         if done.value is None:
             return CreateResellerPayload(errors=done.errors)
         reseller, owner = done.value

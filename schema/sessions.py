@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth.sessions import TOKEN_REUSED, SignedIn, principal_of
+from auth.callers import principal_of
+from auth.sessions import TOKEN_REUSED, SignedIn
 from db.scope import TenantScope
 from schema.context import Info
 from schema.errors import UserError

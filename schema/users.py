@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import TypeVar
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from auth.principal import Principal
+from db.scope import TenantScope
 from schema.context import Info
-from schema.permissions import CanReadTenant
-from schema.relay import Connection, Node, page_request, resolve_connection, to_global_id
+from schema.errors import UserError
+from schema.mutations import transact
+from schema.permissions import CanGrantBillingAccess, CanManageUsers, CanReadTenant
+from schema.relay import (
+    Connection,
+    Node,
+    decode_id,
+    page_request,
+    resolve_connection,
+    to_global_id,
+)
 from schema.resellers import Reseller
 from tenants import models
 from tenants.repositories import UserRepository
@@ -93,3 +107,179 @@ class UserQueries:
             page_request(first, after, last, before),
             User.from_model,
         )
+
+
+@strawberry.input(description="Someone to invite to your reseller.")
+class InviteUserInput:
+    email: str = strawberry.field(description="Where the invitation goes; their sign-in.")
+    name: str = strawberry.field(description="Full name.")
+    role: Role = strawberry.field(description="ADMIN or MEMBER (a reseller has one OWNER).")
+    reseller_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Platform admins name the reseller; others omit it."
+    )
+
+
+@strawberry.input(description="A user, by id.")
+class UserIdInput:
+    user_id: strawberry.ID = strawberry.field(description="The user.")
+
+
+@strawberry.input(description="An invitation link's token and the password to set.")
+class ActivateUserInput:
+    token: str = strawberry.field(description="The token from the invitation link.")
+    password: str = strawberry.field(
+        description="At least 12 characters, and not the email address."
+    )
+
+
+@strawberry.input(description="Grant or revoke billing access.")
+class SetBillingAccessInput:
+    user_id: strawberry.ID = strawberry.field(description="An ACTIVE user of your reseller.")
+    enabled: bool = strawberry.field(description="true grants, false revokes.")
+
+
+@strawberry.type(description="A user as saved, or why nothing changed.")
+class UserPayload:
+    user: User | None = strawberry.field(
+        default=None, description="The user as saved; null when there are errors."
+    )
+    errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why nothing changed; empty on success."
+    )
+
+
+@strawberry.type(description="Result of inviteUser.")
+class InviteUserPayload(UserPayload):
+    pass
+
+
+@strawberry.type(description="Result of resendInvitation.")
+class ResendInvitationPayload(UserPayload):
+    pass
+
+
+@strawberry.type(description="Result of activateUser.")
+class ActivateUserPayload(UserPayload):
+    pass
+
+
+@strawberry.type(description="Result of disableUser.")
+class DisableUserPayload(UserPayload):
+    pass
+
+
+@strawberry.type(description="Result of enableUser.")
+class EnableUserPayload(UserPayload):
+    pass
+
+
+@strawberry.type(description="Result of setBillingAccess.")
+class SetBillingAccessPayload(UserPayload):
+    pass
+
+
+P = TypeVar("P", bound=UserPayload)
+
+
+async def _change_user(
+    info: Info,
+    payload: type[P],
+    user_id: strawberry.ID,
+    change: Callable[[AsyncSession, Principal, TenantScope, uuid.UUID], Awaitable[models.User]],
+) -> P:
+    """Load the user by id in the caller's tenant (another tenant's: NOT_FOUND), change them."""
+    principal, scope = info.context.principal, info.context.scope
+    assert principal is not None
+
+    async def act(session: AsyncSession) -> models.User:
+        return await change(session, principal, scope, decode_id(user_id, "User", field="userId"))
+
+    done = await transact(info, act)
+    if done.value is None:
+        return payload(errors=done.errors)
+    return payload(user=User.from_model(done.value))
+
+
+@strawberry.type
+class UserMutations:
+    @strawberry.mutation(
+        permission_classes=[CanManageUsers],
+        description="Invite someone by email: they are INVITED until they open the link.",
+    )
+    async def invite_user(self, info: Info, input: InviteUserInput) -> InviteUserPayload:
+        principal, scope = info.context.principal, info.context.scope
+        accounts = info.context.services.accounts
+        assert principal is not None
+
+        async def invite(session: AsyncSession) -> models.User:
+            reseller_id = None
+            if input.reseller_id is not None:
+                reseller_id = decode_id(input.reseller_id, "Reseller", field="resellerId")
+            return await accounts.invite_user(
+                session, principal, scope, input.email, input.name, input.role, reseller_id
+            )
+
+        done = await transact(info, invite)
+        if done.value is None:
+            return InviteUserPayload(errors=done.errors)
+        return InviteUserPayload(user=User.from_model(done.value))
+
+    @strawberry.mutation(
+        permission_classes=[CanManageUsers],
+        description="Send an INVITED user a new link; earlier links stop working.",
+    )
+    async def resend_invitation(self, info: Info, input: UserIdInput) -> ResendInvitationPayload:
+        accounts = info.context.services.accounts
+        return await _change_user(
+            info, ResendInvitationPayload, input.user_id, accounts.resend_invitation
+        )
+
+    @strawberry.mutation(
+        description="Accept an invitation: set a password; the account becomes ACTIVE."
+    )
+    async def activate_user(self, info: Info, input: ActivateUserInput) -> ActivateUserPayload:
+        accounts = info.context.services.accounts
+
+        async def activate(session: AsyncSession) -> models.User:
+            return await accounts.activate_user(session, input.token, input.password)
+
+        done = await transact(info, activate, scope=TenantScope.system())
+        if done.value is None:
+            return ActivateUserPayload(errors=done.errors)
+        return ActivateUserPayload(user=User.from_model(done.value))
+
+    @strawberry.mutation(
+        permission_classes=[CanManageUsers],
+        description="Lock a user out at once (their sessions end); the OWNER cannot be.",
+    )
+    async def disable_user(self, info: Info, input: UserIdInput) -> DisableUserPayload:
+        accounts = info.context.services.accounts
+        return await _change_user(info, DisableUserPayload, input.user_id, accounts.disable_user)
+
+    @strawberry.mutation(
+        permission_classes=[CanManageUsers], description="Let a disabled user back in."
+    )
+    async def enable_user(self, info: Info, input: UserIdInput) -> EnableUserPayload:
+        accounts = info.context.services.accounts
+        return await _change_user(info, EnableUserPayload, input.user_id, accounts.enable_user)
+
+    @strawberry.mutation(
+        permission_classes=[CanGrantBillingAccess],
+        description=(
+            "Grant or revoke billing access (only a user who has it may); effective on the"
+            " user's very next request. The OWNER always keeps it."
+        ),
+    )
+    async def set_billing_access(
+        self, info: Info, input: SetBillingAccessInput
+    ) -> SetBillingAccessPayload:
+        accounts = info.context.services.accounts
+
+        async def change(
+            session: AsyncSession, principal: Principal, scope: TenantScope, user_id: uuid.UUID
+        ) -> models.User:
+            return await accounts.set_billing_access(
+                session, principal, scope, user_id, input.enabled
+            )
+
+        return await _change_user(info, SetBillingAccessPayload, input.user_id, change)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import enum
+from datetime import UTC, datetime
 
 import strawberry
 
 from auth import permissions as rules
 from auth.principal import PrincipalKind
 from schema.context import Info
+from schema.customers import Customer
 from schema.permissions import IsAuthenticated
 from schema.resellers import Reseller
 from schema.users import User
@@ -18,9 +20,13 @@ ViewerKind = strawberry.enum(PrincipalKind, name="ViewerKind", description="Kind
 
 class Permission(enum.StrEnum):
     READ_TENANT = "READ_TENANT"
+    READ_CUSTOMERS = "READ_CUSTOMERS"
     WRITE_CUSTOMERS = "WRITE_CUSTOMERS"
     MANAGE_USERS = "MANAGE_USERS"
+    READ_AUDIT = "READ_AUDIT"
     BILLING = "BILLING"
+    WRITE_BILLING = "WRITE_BILLING"
+    GRANT_BILLING_ACCESS = "GRANT_BILLING_ACCESS"
     PLATFORM_ADMIN = "PLATFORM_ADMIN"
 
 
@@ -30,9 +36,13 @@ PermissionEnum = strawberry.enum(
 
 _RULES = {
     Permission.READ_TENANT: rules.can_read_tenant,
+    Permission.READ_CUSTOMERS: rules.can_read_customers,
     Permission.WRITE_CUSTOMERS: rules.can_write_customers,
     Permission.MANAGE_USERS: rules.can_manage_users,
+    Permission.READ_AUDIT: rules.can_read_audit,
     Permission.BILLING: rules.has_billing_access,
+    Permission.WRITE_BILLING: rules.can_write_billing,
+    Permission.GRANT_BILLING_ACCESS: rules.can_grant_billing_access,
     Permission.PLATFORM_ADMIN: lambda p: p.is_platform_admin,
 }
 
@@ -61,6 +71,26 @@ class Viewer:
             return None
         row = await info.context.loaders.reseller_by_id.load(principal.reseller_id)
         return Reseller.from_model(row) if row else None
+
+    @strawberry.field(description="A customer portal's customer; null for anyone else.")
+    async def customer(self, info: Info) -> Customer | None:
+        principal = info.context.principal
+        if principal is None or principal.customer_id is None:
+            return None
+        row = await info.context.loaders.customer_by_id.load(principal.customer_id)
+        return Customer.from_model(row) if row else None
+
+    @strawberry.field(description="An API client's granted scopes; empty for anyone else.")
+    def scopes(self, info: Info) -> list[str]:
+        principal = info.context.principal
+        return sorted(principal.scopes) if principal is not None else []
+
+    @strawberry.field(description="When the caller's access token expires.")
+    def expires_at(self, info: Info) -> datetime | None:
+        principal = info.context.principal
+        if principal is None or principal.expires_at is None:
+            return None
+        return datetime.fromtimestamp(principal.expires_at, UTC)
 
     @strawberry.field(description="Whether the caller may act on every reseller.")
     def is_platform_admin(self, info: Info) -> bool:

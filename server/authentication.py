@@ -15,10 +15,9 @@ from starlette.authentication import (
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, Response
 
+from auth.callers import Callers
 from auth.principal import Principal
-from auth.sessions import Authenticator, principal_for_claims
 from auth.tokens import InvalidToken
-from db.database import Database
 
 
 class AuthenticatedPrincipal(BaseUser):
@@ -39,9 +38,8 @@ class AuthenticatedPrincipal(BaseUser):
 
 
 class BearerTokenBackend(AuthenticationBackend):
-    def __init__(self, db: Database, authenticator: Authenticator) -> None:
-        self.db = db
-        self.authenticator = authenticator
+    def __init__(self, callers: Callers) -> None:
+        self.callers = callers
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
         header = conn.headers.get("authorization")
@@ -51,8 +49,7 @@ class BearerTokenBackend(AuthenticationBackend):
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthenticationError("invalid token")
         try:
-            claims = self.authenticator.verify_access_token(token.strip())
-            principal = await principal_for_claims(self.db, claims)
+            principal = await self.callers.principal(token.strip())
         except InvalidToken:
             raise AuthenticationError("invalid token") from None
         return AuthCredentials(sorted(principal.scopes)), AuthenticatedPrincipal(principal)

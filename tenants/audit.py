@@ -6,13 +6,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, Select, String, select
+from sqlalchemy import JSON, Select, String
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, TenantTagged
-from db.pagination import Page, PageRequest, count, keyset_page
-from db.scope import TenantScope
+from tenants.repositories import ScopedRepository
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,13 +63,8 @@ def record(
     return event
 
 
-class AuditRepository:
-    def __init__(self, session: AsyncSession, scope: TenantScope) -> None:
-        self.session = session
-        self.scope = scope
-
-    def select(self) -> Select[Any]:
-        return self.scope.filter(select(AuditEvent), AuditEvent.reseller_id)
+class AuditRepository(ScopedRepository[AuditEvent]):
+    model = AuditEvent
 
     def filtered(self, action: str | None, object_id: uuid.UUID | None) -> Select[Any]:
         statement = self.select()
@@ -79,9 +73,3 @@ class AuditRepository:
         if object_id is not None:
             statement = statement.where(AuditEvent.object_id == object_id)
         return statement
-
-    async def page(self, request: PageRequest, statement: Select[Any]) -> Page[AuditEvent]:
-        return await keyset_page(self.session, statement, AuditEvent.id, request)
-
-    async def count(self, statement: Select[Any]) -> int:
-        return await count(self.session, statement)

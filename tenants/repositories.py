@@ -9,12 +9,13 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.base import Base
 from db.database import CUSTOMER_KEYED
 from db.pagination import Page, PageRequest, count, keyset_page
 from db.scope import TenantScope
 from tenants.models import AccountStatus, Customer, PlatformAdmin, Reseller, User
 
-M = TypeVar("M", Reseller, Customer, User)
+M = TypeVar("M", bound=Base)
 
 
 class ScopedRepository(Generic[M]):
@@ -31,7 +32,7 @@ class ScopedRepository(Generic[M]):
         return self.model.reseller_id  # type: ignore[union-attr]
 
     def select(self) -> Select[tuple[M]]:
-        statement = self.scope.filter(select(self.model), self.tenant_column)
+        statement = self.scope.filter(select(self.model), self.tenant_column)  # type: ignore[arg-type]
         customer_column = CUSTOMER_KEYED.get(self.model)
         if self.scope.customer_id is not None and customer_column is not None:
             statement = statement.where(customer_column == self.scope.customer_id)

@@ -1,0 +1,118 @@
+"""Who is calling: a verified access token turned into a Principal, read afresh on every request.
+
+Role, billing access, account status, an API client's scopes and a portal token's revocation are
+read from the database each time, so a grant or a revocation takes effect on the very next request.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from typing import Any
+
+from auth.models import ApiClient, PortalToken
+from auth.principal import Principal, PrincipalKind
+from auth.tokens import PORTAL_AUDIENCE, USER_AUDIENCE, InvalidToken, TokenSigner
+from core.clock import utcnow
+from db.database import Database
+from db.scope import TenantScope
+from tenants.models import PlatformAdmin, User, UserStatus
+from tenants.repositories import PlatformAdminRepository, UserRepository
+
+
+class Callers:
+    def __init__(self, db: Database, signer: TokenSigner) -> None:
+        self.db = db
+        self.signer = signer
+
+    async def principal(self, token: str) -> Principal:
+        """The caller behind a bearer token; InvalidToken for any reason (never told which)."""
+        claims = self.signer.verify(token, [USER_AUDIENCE, PORTAL_AUDIENCE])
+        kind, _, raw = str(claims["sub"]).partition(":")
+        try:
+            subject_id = uuid.UUID(raw)
+            reseller_id = uuid.UUID(str(claims["rid"])) if "rid" in claims else None
+        except ValueError:
+            raise InvalidToken("subject") from None
+        token_id = str(claims["jti"])
+        principal: Principal
+        if claims["aud"] == PORTAL_AUDIENCE:
+            if kind != "portal" or reseller_id is None:
+                raise InvalidToken("subject")
+            principal = await self._portal(subject_id, reseller_id, token_id)
+        elif kind == "admin" and reseller_id is None:
+            principal = await self._admin(subject_id, token_id)
+        elif kind == "user" and reseller_id is not None:
+            principal = await self._user(subject_id, reseller_id, token_id)
+        elif kind == "client" and reseller_id is not None:
+            principal = await self._client(subject_id, reseller_id, claims, token_id)
+        else:
+            raise InvalidToken("subject")
+        return replace(principal, expires_at=int(claims["exp"]))
+
+    async def _admin(self, admin_id: uuid.UUID, token_id: str) -> Principal:
+        async with self.db.read(TenantScope.system()) as session:
+            admin = await PlatformAdminRepository(session).get(admin_id)
+        if admin is None or admin.status is not UserStatus.ACTIVE:
+            raise InvalidToken("account")
+        return principal_of(admin, token_id)
+
+    async def _user(self, user_id: uuid.UUID, reseller_id: uuid.UUID, token_id: str) -> Principal:
+        scope = TenantScope.tenant(reseller_id)
+        async with self.db.read(scope) as session:
+            user = await UserRepository(session, scope).get(user_id)
+        if user is None or user.status is not UserStatus.ACTIVE:
+            raise InvalidToken("account")
+        return principal_of(user, token_id)
+
+    async def _client(
+        self, client_id: uuid.UUID, reseller_id: uuid.UUID, claims: dict[str, Any], token_id: str
+    ) -> Principal:
+        scope = TenantScope.tenant(reseller_id)
+        async with self.db.read(scope) as session:
+            client = await session.get(ApiClient, (reseller_id, client_id))
+        if client is None or client.revoked_at is not None:
+            raise InvalidToken("client")
+        granted = frozenset(str(claims.get("scope", "")).split())
+        return Principal(
+            PrincipalKind.API_CLIENT,
+            client.id,
+            reseller_id=reseller_id,
+            # Scopes taken from the client since the token was issued are gone at once.
+            scopes=granted & client.scope_set,
+            token_id=token_id,
+            name=client.name,
+        )
+
+    async def _portal(
+        self, portal_token_id: uuid.UUID, reseller_id: uuid.UUID, token_id: str
+    ) -> Principal:
+        scope = TenantScope.tenant(reseller_id)
+        async with self.db.read(scope) as session:
+            row = await session.get(PortalToken, (reseller_id, portal_token_id))
+        if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
+            raise InvalidToken("portal token")
+        return Principal(
+            PrincipalKind.PORTAL,
+            row.id,
+            reseller_id=reseller_id,
+            customer_id=row.customer_id,
+            token_id=token_id,
+            name="customer portal",
+        )
+
+
+def principal_of(account: User | PlatformAdmin, token_id: str | None = None) -> Principal:
+    if isinstance(account, PlatformAdmin):
+        return Principal(
+            PrincipalKind.PLATFORM_ADMIN, account.id, token_id=token_id, name=account.email
+        )
+    return Principal(
+        PrincipalKind.USER,
+        account.id,
+        reseller_id=account.reseller_id,
+        role=account.role,
+        billing_access=account.has_billing_access,
+        token_id=token_id,
+        name=account.email,
+    )

@@ -1,0 +1,165 @@
+"""API clients: type, the apiClients connection, createApiClient, revokeApiClient."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth import clients
+from auth.models import ApiClient as ApiClientRow
+from schema.context import Info
+from schema.errors import UserError
+from schema.mutations import transact
+from schema.permissions import CanManageUsers
+from schema.relay import (
+    Connection,
+    Node,
+    decode_id,
+    page_request,
+    resolve_connection,
+    to_global_id,
+)
+
+
+@strawberry.type(description="A reseller's back end, calling the API with client credentials.")
+class ApiClient(Node):
+    name: str = strawberry.field(description="What it is for.")
+    client_id: str = strawberry.field(description="Public id for POST /oauth/token.")
+    scopes: list[str] = strawberry.field(description="What its tokens may do.")
+    created_at: datetime = strawberry.field(description="When it was made.")
+    revoked_at: datetime | None = strawberry.field(
+        description="When it was revoked: its secret and tokens no longer work."
+    )
+    last_used_at: datetime | None = strawberry.field(description="When it last obtained a token.")
+
+    @classmethod
+    def from_model(cls, row: ApiClientRow) -> ApiClient:
+        return cls(
+            id=strawberry.ID(to_global_id("ApiClient", row.id)),
+            name=row.name,
+            client_id=row.client_id,
+            scopes=row.scopes.split(),
+            created_at=row.created_at,
+            revoked_at=row.revoked_at,
+            last_used_at=row.last_used_at,
+        )
+
+
+@strawberry.type(description="A page of API clients.")
+class ApiClientConnection(Connection[ApiClient]):
+    pass
+
+
+@strawberry.input(description="A new API client.")
+class CreateApiClientInput:
+    name: str = strawberry.field(description="What it is for.")
+    scopes: list[str] = strawberry.field(
+        description=(
+            "Of customers:read, customers:write, billing:read, billing:write, settings:write;"
+            " a write scope brings its read scope. Billing scopes need billing access."
+        )
+    )
+    reseller_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Platform admins name the reseller; others omit it."
+    )
+
+
+@strawberry.type(description="Result of createApiClient: the secret is shown this once.")
+class CreateApiClientPayload:
+    api_client: ApiClient | None = strawberry.field(default=None, description="The new client.")
+    client_id: str | None = strawberry.field(default=None, description="Its public id.")
+    client_secret: str | None = strawberry.field(
+        default=None, description="Its secret: shown only now, stored only as a hash."
+    )
+    errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why nothing was created; empty on success."
+    )
+
+
+@strawberry.input(description="An API client to revoke.")
+class RevokeApiClientInput:
+    api_client_id: strawberry.ID = strawberry.field(description="The client's id.")
+
+
+@strawberry.type(description="Result of revokeApiClient.")
+class RevokeApiClientPayload:
+    api_client: ApiClient | None = strawberry.field(
+        default=None, description="The client, now revoked."
+    )
+    errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why nothing changed; empty on success."
+    )
+
+
+@strawberry.type
+class ApiClientQueries:
+    @strawberry.field(
+        permission_classes=[CanManageUsers],
+        description="Your reseller's API clients (OWNER and ADMIN), oldest first.",
+    )
+    async def api_clients(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> ApiClientConnection:
+        return await resolve_connection(
+            info,
+            ApiClientConnection,
+            clients.ApiClientRepository,
+            page_request(first, after, last, before),
+            ApiClient.from_model,
+        )
+
+
+@strawberry.type
+class ApiClientMutations:
+    @strawberry.mutation(
+        permission_classes=[CanManageUsers],
+        description="Make an API client; its secret is in this payload and never again.",
+    )
+    async def create_api_client(
+        self, info: Info, input: CreateApiClientInput
+    ) -> CreateApiClientPayload:
+        principal, scope = info.context.principal, info.context.scope
+        assert principal is not None
+
+        async def create(session: AsyncSession) -> tuple[ApiClientRow, str]:
+            reseller_id: uuid.UUID | None = None
+            if input.reseller_id is not None:
+                reseller_id = decode_id(input.reseller_id, "Reseller", field="resellerId")
+            return await clients.create_api_client(
+                session, principal, scope, input.name, input.scopes, reseller_id
+            )
+
+        done = await transact(info, create)
+        if done.value is None:
+            return CreateApiClientPayload(errors=done.errors)
+        row, secret = done.value
+        return CreateApiClientPayload(
+            api_client=ApiClient.from_model(row), client_id=row.client_id, client_secret=secret
+        )
+
+    @strawberry.mutation(
+        permission_classes=[CanManageUsers],
+        description="Revoke an API client: its secret and tokens stop working at once.",
+    )
+    async def revoke_api_client(
+        self, info: Info, input: RevokeApiClientInput
+    ) -> RevokeApiClientPayload:
+        principal, scope = info.context.principal, info.context.scope
+        assert principal is not None
+
+        async def revoke(session: AsyncSession) -> ApiClientRow:
+            client_id = decode_id(input.api_client_id, "ApiClient", field="apiClientId")
+            return await clients.revoke_api_client(session, principal, scope, client_id)
+
+        done = await transact(info, revoke)
+        if done.value is None:
+            return RevokeApiClientPayload(errors=done.errors)
+        return RevokeApiClientPayload(api_client=ApiClient.from_model(done.value))

@@ -1,0 +1,105 @@
+"""The audit log: auditEvents (OWNER and ADMIN of a reseller; platform admins see every entry)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry.scalars import JSON
+
+from core.errors import ValidationFailed
+from schema.context import Info
+from schema.permissions import CanReadAudit
+from schema.relay import (
+    Connection,
+    Node,
+    from_global_id,
+    page_request,
+    resolve_connection,
+    to_global_id,
+)
+from tenants.audit import AuditEvent as AuditRow
+from tenants.audit import AuditRepository
+
+
+@strawberry.type(description="Who acted, as recorded at the time.")
+class AuditActor:
+    kind: str = strawberry.field(description="USER, PLATFORM_ADMIN, API_CLIENT, PORTAL or SYSTEM.")
+    id: strawberry.ID | None = strawberry.field(description="Global id of the actor, if any.")
+    name: str = strawberry.field(description="Email of a person, name of a client.")
+
+
+_ACTOR_TYPES = {"USER": "User", "PLATFORM_ADMIN": "PlatformAdmin", "API_CLIENT": "ApiClient"}
+
+
+@strawberry.type(description="One change to accounts or access: who, what, when, on what.")
+class AuditEvent(Node):
+    action: str = strawberry.field(description='What happened, e.g. "user.invited".')
+    actor: AuditActor = strawberry.field(description="Who did it.")
+    object_type: str = strawberry.field(description="The kind of object it happened to.")
+    object_id: strawberry.ID | None = strawberry.field(
+        description="Global id of that object (pass it to node(id:))."
+    )
+    details: JSON = strawberry.field(description="Particulars of the change (never secrets).")
+    created_at: datetime = strawberry.field(description="When.")
+
+    @classmethod
+    def from_model(cls, row: AuditRow) -> AuditEvent:
+        actor_type = _ACTOR_TYPES.get(row.actor_kind, row.actor_kind.title())
+        return cls(
+            id=strawberry.ID(to_global_id("AuditEvent", row.id)),
+            action=row.action,
+            actor=AuditActor(
+                kind=row.actor_kind,
+                id=strawberry.ID(to_global_id(actor_type, row.actor_id)) if row.actor_id else None,
+                name=row.actor_name,
+            ),
+            object_type=row.object_type,
+            object_id=(
+                strawberry.ID(to_global_id(row.object_type, row.object_id))
+                if row.object_id
+                else None
+            ),
+            details=row.details,
+            created_at=row.created_at,
+        )
+
+
+@strawberry.type(description="A page of audit events.")
+class AuditEventConnection(Connection[AuditEvent]):
+    pass
+
+
+@strawberry.type
+class AuditQueries:
+    @strawberry.field(
+        permission_classes=[CanReadAudit],
+        description=(
+            "Changes to accounts and access, oldest first (use last: for the newest):"
+            " your reseller's for OWNER and ADMIN, every one for platform admins."
+        ),
+    )
+    async def audit_events(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        action: str | None = None,
+        object_id: strawberry.ID | None = None,
+    ) -> AuditEventConnection:
+        about = None
+        if object_id is not None:
+            decoded = from_global_id(object_id)
+            if decoded is None:
+                raise ValidationFailed("not an id", field="objectId")
+            about = decoded[1]
+        return await resolve_connection(
+            info,
+            AuditEventConnection,
+            AuditRepository,
+            page_request(first, after, last, before),
+            AuditEvent.from_model,
+            lambda repo: repo.filtered(action, about),
+        )

@@ -1,0 +1,33 @@
+"""Money on the wire: an exact decimal string with its ISO 4217 currency, never a JSON number."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import strawberry
+
+from core.currency import format_money, quantize
+
+
+@strawberry.type(description="An amount of money in one currency.")
+class Money:
+    amount: Decimal = strawberry.field(
+        description="Exact amount as a decimal string, rounded to the currency's minor units."
+    )
+    currency: str = strawberry.field(description="ISO 4217 code.")
+
+    @strawberry.field(description='For people: "€1,234.50" (en_US conventions).')
+    def formatted(self) -> str:
+        return format_money(self.amount, self.currency)
+
+    @classmethod
+    def of(cls, amount: Decimal, currency: str) -> Money:
+        return cls(amount=quantize(amount, currency), currency=currency)
+
+
+@strawberry.type(description="A card on file, as the payment gateway describes it.")
+class PaymentMethod:
+    brand: str = strawberry.field(description="Card brand, e.g. visa.")
+    last4: str = strawberry.field(description="Last four digits.")
+    exp_month: int = strawberry.field(description="Expiry month, 1-12.")
+    exp_year: int = strawberry.field(description="Expiry year.")

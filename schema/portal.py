@@ -1,0 +1,133 @@
+"""Customer portal tokens: createCustomerPortalToken, revokeCustomerPortalToken."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth import portal
+from auth.models import PortalToken as PortalTokenRow
+from auth.tokens import IssuedToken
+from schema.context import Info
+from schema.errors import UserError
+from schema.mutations import transact
+from schema.permissions import CanWriteBilling
+from schema.relay import Node, decode_id, to_global_id
+
+if TYPE_CHECKING:
+    from schema.customers import Customer
+
+
+@strawberry.type(description="Access for a customer portal: one customer, until it expires.")
+class PortalToken(Node):
+    expires_at: datetime = strawberry.field(description="When it stops working.")
+    revoked_at: datetime | None = strawberry.field(description="When it was revoked, if it was.")
+    created_at: datetime = strawberry.field(description="When it was made.")
+    customer_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="The customer it gives access to.")
+    async def customer(
+        self, info: Info
+    ) -> Annotated[Customer, strawberry.lazy("schema.customers")] | None:
+        from schema.customers import Customer
+
+        row = await info.context.loaders.customer_by_id.load(self.customer_id)
+        return Customer.from_model(row) if row else None
+
+    @classmethod
+    def from_model(cls, row: PortalTokenRow) -> PortalToken:
+        return cls(
+            id=strawberry.ID(to_global_id("PortalToken", row.id)),
+            expires_at=row.expires_at,
+            revoked_at=row.revoked_at,
+            created_at=row.created_at,
+            customer_id=row.customer_id,
+        )
+
+
+@strawberry.input(description="A portal token for one of your customers.")
+class CreateCustomerPortalTokenInput:
+    customer_id: strawberry.ID = strawberry.field(description="The customer.")
+    ttl_minutes: int = strawberry.field(
+        default=portal.DEFAULT_TTL_MINUTES, description="Lifetime, 1 to 1,440 minutes."
+    )
+
+
+@strawberry.type(description="Result of createCustomerPortalToken.")
+class CreateCustomerPortalTokenPayload:
+    token: str | None = strawberry.field(
+        default=None, description="Bearer token for the customer portal (its own audience)."
+    )
+    expires_at: datetime | None = strawberry.field(default=None, description="When it expires.")
+    portal_token: PortalToken | None = strawberry.field(
+        default=None, description="The token's record: revoke it by this id."
+    )
+    errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why nothing was made; empty on success."
+    )
+
+
+@strawberry.input(description="A portal token to revoke.")
+class RevokeCustomerPortalTokenInput:
+    portal_token_id: strawberry.ID = strawberry.field(description="PortalToken id.")
+
+
+@strawberry.type(description="Result of revokeCustomerPortalToken.")
+class RevokeCustomerPortalTokenPayload:
+    portal_token: PortalToken | None = strawberry.field(
+        default=None, description="The token, now revoked."
+    )
+    errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why nothing changed; empty on success."
+    )
+
+
+@strawberry.type
+class PortalMutations:
+    @strawberry.mutation(
+        permission_classes=[CanWriteBilling],
+        description="A token for a customer portal: that customer's data only, expiring.",
+    )
+    async def create_customer_portal_token(
+        self, info: Info, input: CreateCustomerPortalTokenInput
+    ) -> CreateCustomerPortalTokenPayload:
+        principal, scope = info.context.principal, info.context.scope
+        signer = info.context.services.signer
+        assert principal is not None
+
+        async def create(session: AsyncSession) -> tuple[PortalTokenRow, IssuedToken]:
+            customer_id = decode_id(input.customer_id, "Customer", field="customerId")
+            return await portal.create_portal_token(
+                session, principal, scope, signer, customer_id, input.ttl_minutes
+            )
+
+        done = await transact(info, create)
+        if done.value is None:
+            return CreateCustomerPortalTokenPayload(errors=done.errors)
+        row, issued = done.value
+        return CreateCustomerPortalTokenPayload(
+            token=issued.token, expires_at=row.expires_at, portal_token=PortalToken.from_model(row)
+        )
+
+    @strawberry.mutation(
+        permission_classes=[CanWriteBilling],
+        description="Revoke a portal token: it stops working on the next request.",
+    )
+    async def revoke_customer_portal_token(
+        self, info: Info, input: RevokeCustomerPortalTokenInput
+    ) -> RevokeCustomerPortalTokenPayload:
+        principal, scope = info.context.principal, info.context.scope
+        assert principal is not None
+
+        async def revoke(session: AsyncSession) -> PortalTokenRow:
+            token_id = decode_id(input.portal_token_id, "PortalToken", field="portalTokenId")
+            return await portal.revoke_portal_token(session, principal, scope, token_id)
+
+        done = await transact(info, revoke)
+        if done.value is None:
+            return RevokeCustomerPortalTokenPayload(errors=done.errors)
+        return RevokeCustomerPortalTokenPayload(portal_token=PortalToken.from_model(done.value))

@@ -1,0 +1,66 @@
+"""POST /oauth/token: API clients trade their credentials for a short-lived access token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from auth.clients import ApiClientRepository
+from auth.models import ApiClient
+from auth.oauth import TokenRequest, issue_client_token
+from core.clock import utcnow
+from db.scope import TenantScope
+from schema.context import Services
+from server.settings import Settings
+
+FORM = "application/x-www-form-urlencoded"
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _error(status: int, error: str, description: str) -> JSONResponse:
+    return JSONResponse(
+        {"error": error, "error_description": description}, status_code=status, headers=NO_STORE
+    )
+
+
+class TokenEndpoint:
+    def __init__(self, services: Services, settings: Settings) -> None:
+        self.services = services
+        self.settings = settings
+
+    async def __call__(self, request: Request) -> Response:
+        if request.headers.get("content-type", "").split(";")[0].strip() != FORM:
+            return _error(400, "invalid_request", f"send the parameters as {FORM}")
+        async with request.form(max_files=0, max_fields=10) as form:
+            fields = {key: str(value) for key, value in form.items()}
+        basic_id, _ = extract_basic_authorization(request.headers)
+        client = await self._client(basic_id or fields.get("client_id"))
+        token_request = TokenRequest("POST", str(request.url), request.headers, fields)
+        result = issue_client_token(
+            token_request,
+            client,
+            self.services.signer,
+            self.settings.access_token_ttl_seconds,
+            allow_http=self.settings.oauth_allow_http,
+        )
+        if result.client is not None:
+            await self._touch(result.client)
+        return JSONResponse(result.body, status_code=result.status, headers=dict(result.headers))
+
+    async def _client(self, client_id: str | None) -> ApiClient | None:
+        """The row the presented client id names: the id alone tells which tenant it is in."""
+        if not client_id or len(client_id) > 64:
+            return None
+        system = TenantScope.system()
+        async with self.services.db.read(system) as session:
+            return await ApiClientRepository(session, system).by_client_id(client_id)
+
+    async def _touch(self, client: ApiClient) -> None:
+        scope = TenantScope.tenant(client.reseller_id)
+        async with self.services.db.write(scope) as session:
+            row: Any = await ApiClientRepository(session, scope).get(client.id)
+            if row is not None:
+                row.last_used_at = utcnow()
