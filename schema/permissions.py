@@ -18,7 +18,7 @@ from strawberry.permission import BasePermission
 from strawberry.schema_directive import Location
 
 from auth import permissions as rules
-from auth.principal import Principal
+from auth.principal import Principal, PrincipalKind
 from schema.errors import BILLING_ACCESS_REQUIRED, FORBIDDEN, UNAUTHENTICATED, ApiError
 
 
@@ -32,8 +32,11 @@ class Rule(BasePermission):
         if principal is None:
             raise ApiError("authentication required", UNAUTHENTICATED)
         if not type(self).rule(principal):
-            raise ApiError(self.message, self.code)
+            raise ApiError(self.message, self.refusal(principal))
         return True
+
+    def refusal(self, principal: Principal) -> str:
+        return self.code
 
 
 def _anyone(_principal: Principal) -> bool:
@@ -78,6 +81,14 @@ class HasBillingAccess(Rule):
     code = BILLING_ACCESS_REQUIRED
 
 
+class HasResellerBillingAccess(HasBillingAccess):
+    """A reseller's own billing (its bills from the platform): never a customer portal's."""
+
+    rule = staticmethod(
+        lambda p: rules.has_billing_access(p) and p.kind is not PrincipalKind.PORTAL
+    )
+
+
 class CanWriteBilling(Rule):
     rule = staticmethod(rules.can_write_billing)
     message = "billing access required (API clients: scope billing:write)"
@@ -88,6 +99,10 @@ class CanGrantBillingAccess(Rule):
     rule = staticmethod(rules.can_grant_billing_access)
     message = "only a user with billing access can grant or revoke it"
     code = BILLING_ACCESS_REQUIRED
+
+    def refusal(self, principal: Principal) -> str:
+        """A user lacks billing access; an API client or a portal may never do this at all."""
+        return self.code if principal.is_user else FORBIDDEN
 
 
 @strawberry.schema_directive(
@@ -103,11 +118,13 @@ class BillingAccess:
     pass
 
 
-def billing_field(*, description: str, **kwargs: Any) -> Any:
-    """A field (or resolver decorator) exposing money or payment data."""
+def billing_field(*, description: str, reseller_own: bool = False, **kwargs: Any) -> Any:
+    """A field (or resolver decorator) exposing money or payment data; ``reseller_own`` for the
+    reseller's own billing, which no customer portal sees."""
+    guard = HasResellerBillingAccess if reseller_own else HasBillingAccess
     return strawberry.field(
         description=description,
-        permission_classes=[HasBillingAccess],
+        permission_classes=[guard],
         directives=[BillingAccess()],
         **kwargs,
     )

@@ -52,11 +52,17 @@ class Reseller(Node):
             info, page_request(first, after, last, before), search, status, self.reseller_id
         )
 
-    @billing_field(description="What it owes the platform now: the amounts due of its open bills.")
+    @billing_field(
+        description="What it owes the platform now: the amounts due of its open bills.",
+        reseller_own=True,
+    )
     def balance(self) -> Money | None:
         return Money.of(Decimal(0), self.currency)
 
-    @billing_field(description="The card its bills from the platform are charged to; null if none.")
+    @billing_field(
+        description="The card its bills from the platform are charged to; null if none.",
+        reseller_own=True,
+    )
     def payment_method(self) -> PaymentMethod | None:
         return None
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from functools import cache
 
+from auth.clients import hash_secret
+from auth.models import ApiClient, PortalToken
 from auth.passwords import hash_password
-from auth.tokens import USER_AUDIENCE, TokenSigner
+from auth.tokens import PORTAL_AUDIENCE, USER_AUDIENCE, TokenSigner
+from core.clock import utcnow
 from core.ids import new_id
 from db.database import Database
 from db.scope import TenantScope
@@ -16,6 +20,12 @@ from tenants import services
 from tenants.models import PlatformAdmin, Role, User, UserStatus
 
 PASSWORD = "correct horse battery staple"
+CLIENT_SECRET = "s3cret-of-a-test-client-0123456789"
+# API clients every tenant gets: key -> scopes.
+CLIENTS = {
+    "client_all": "customers:read customers:write billing:read billing:write settings:write",
+    "client_read": "customers:read",
+}
 
 
 @cache
@@ -31,6 +41,8 @@ class Tenant:
     users: dict[str, uuid.UUID] = field(default_factory=dict)  # role name -> user id
     emails: dict[str, str] = field(default_factory=dict)
     customers: list[uuid.UUID] = field(default_factory=list)
+    clients: dict[str, ApiClient] = field(default_factory=dict)
+    portal_token_id: uuid.UUID | None = None  # for customers[0]
 
 
 @dataclass
@@ -41,11 +53,26 @@ class World:
     b: Tenant
 
     def token(self, who: str, tenant: Tenant | None = None) -> str:
-        """An access token for 'admin' (platform) or a role of a tenant: 'owner', 'manager'
-        (ADMIN), 'member', 'billing_member' (MEMBER with billing access), 'invited'."""
+        """An access token for 'platform' (a platform admin); a user of a tenant: 'owner',
+        'manager' (ADMIN), 'billing_manager' (ADMIN with billing access), 'member',
+        'billing_member' (MEMBER with billing access), 'invited'; one of its API clients
+        ('client_all', 'client_read'); or 'portal' (its first customer's portal)."""
         if who == "platform":
             return self.signer.issue(f"admin:{self.admin_id}", USER_AUDIENCE, 900).token
         assert tenant is not None
+        if who in CLIENTS:
+            client = tenant.clients[who]
+            return self.signer.issue(
+                f"client:{client.id}", USER_AUDIENCE, 900, rid=str(tenant.id), scope=client.scopes
+            ).token
+        if who == "portal":
+            return self.signer.issue(
+                f"portal:{tenant.portal_token_id}",
+                PORTAL_AUDIENCE,
+                900,
+                rid=str(tenant.id),
+                cid=str(tenant.customers[0]),
+            ).token
         user_id = tenant.users[who]
         return self.signer.issue(f"user:{user_id}", USER_AUDIENCE, 900, rid=str(tenant.id)).token
 
@@ -66,6 +93,7 @@ async def make_tenant(session, slug: str, customers: int = 3) -> Tenant:  # type
     tenant.users["owner"], tenant.emails["owner"] = owner.id, owner.email
     people = [
         ("manager", Role.ADMIN, False, UserStatus.ACTIVE),
+        ("billing_manager", Role.ADMIN, True, UserStatus.ACTIVE),
         ("member", Role.MEMBER, False, UserStatus.ACTIVE),
         ("billing_member", Role.MEMBER, True, UserStatus.ACTIVE),
         ("invited", Role.MEMBER, False, UserStatus.INVITED),
@@ -96,6 +124,25 @@ async def make_tenant(session, slug: str, customers: int = 3) -> Tenant:  # type
             ),
         )
         tenant.customers.append(customer.id)
+    for key, scopes in CLIENTS.items():
+        client = ApiClient(
+            reseller_id=reseller.id,
+            id=new_id(),
+            name=f"{slug} {key}",
+            client_id=f"cb_{slug}_{key}",
+            secret_hash=hash_secret(CLIENT_SECRET),
+            scopes=scopes,
+        )
+        session.add(client)
+        tenant.clients[key] = client
+    portal = PortalToken(
+        reseller_id=reseller.id,
+        id=new_id(),
+        customer_id=tenant.customers[0],
+        expires_at=utcnow() + timedelta(hours=1),
+    )
+    session.add(portal)
+    tenant.portal_token_id = portal.id
     return tenant
 
 

@@ -1,4 +1,9 @@
-"""Every operation as every kind of caller: anonymous, each role, another tenant, platform admin."""
+"""Every operation as every kind of caller, with the outcome access.md gives each.
+
+Callers: anonymous; a MEMBER without billing access; an ADMIN with it; the OWNER; an API client
+holding every scope and one holding only customers:read; a customer portal (for A's first
+customer); the OWNER of another reseller; a platform admin. Every object named belongs to A.
+"""
 
 import pytest
 
@@ -6,7 +11,17 @@ from schema.relay import to_global_id
 from tests.conftest import error_codes
 from tests.factories import World
 
-CALLERS = ["anonymous", "member", "billing_member", "manager", "owner", "other_tenant", "platform"]
+CALLERS = [
+    "anonymous",
+    "member",
+    "billing_manager",
+    "owner",
+    "client_all",
+    "client_read",
+    "portal",
+    "other_tenant",
+    "platform",
+]
 
 
 def token(world: World, caller: str) -> str | None:
@@ -19,70 +34,124 @@ def token(world: World, caller: str) -> str | None:
     return world.token(caller, world.a)
 
 
+def gid(type_name, id_):
+    return to_global_id(type_name, id_)
+
+
+UNAUTH = {"anonymous": "UNAUTHENTICATED"}
+# Who may manage users and API clients: OWNER, ADMIN and platform admins.
+MANAGERS_ONLY = {
+    **UNAUTH,
+    "member": "FORBIDDEN",
+    "client_all": "FORBIDDEN",
+    "client_read": "FORBIDDEN",
+    "portal": "FORBIDDEN",
+    "other_tenant": "NOT_FOUND",
+    "*": "ok",
+}
+# Billing writers: users with billing access, clients with billing:write, platform admins.
+BILLING_WRITERS = {
+    **UNAUTH,
+    "member": "BILLING_ACCESS_REQUIRED",
+    "client_read": "BILLING_ACCESS_REQUIRED",
+    "portal": "BILLING_ACCESS_REQUIRED",
+    "other_tenant": "NOT_FOUND",
+    "*": "ok",
+}
+CUSTOMER_WRITERS = {
+    **UNAUTH,
+    "member": "FORBIDDEN",
+    "client_read": "FORBIDDEN",
+    "portal": "FORBIDDEN",
+    "other_tenant": "NOT_FOUND",
+    "*": "ok",
+}
+
 OPERATIONS = {
-    # name: (document, variables(world), expected outcome per caller)
-    "viewer": (
-        "{ viewer { kind } }",
-        lambda w: {},
-        {"anonymous": "UNAUTHENTICATED", "*": "ok"},
-    ),
-    "customers": (
-        "{ customers { totalCount } }",
-        lambda w: {},
-        {"anonymous": "UNAUTHENTICATED", "*": "ok"},
-    ),
+    # name: (document, variables(world), expected outcome per caller; "*" for the rest)
+    "viewer": ("{ viewer { kind } }", lambda w: {}, {**UNAUTH, "*": "ok"}),
+    "customers": ("{ customers { totalCount } }", lambda w: {}, {**UNAUTH, "*": "ok"}),
     "users": (
         "{ users { totalCount } }",
         lambda w: {},
-        {"anonymous": "UNAUTHENTICATED", "*": "ok"},
+        {**UNAUTH, "portal": "FORBIDDEN", "*": "ok"},
     ),
     "resellers": (
         "{ resellers { totalCount } }",
         lambda w: {},
-        {"anonymous": "UNAUTHENTICATED", "platform": "ok", "*": "FORBIDDEN"},
+        {**UNAUTH, "platform": "ok", "*": "FORBIDDEN"},
     ),
-    "node": (
+    "apiClients": (
+        "{ apiClients { totalCount } }",
+        lambda w: {},
+        {**MANAGERS_ONLY, "other_tenant": "ok"},
+    ),
+    "auditEvents": (
+        "{ auditEvents { totalCount } }",
+        lambda w: {},
+        {**MANAGERS_ONLY, "other_tenant": "ok"},
+    ),
+    "node(customer)": (
         "query($id: ID!) { node(id: $id) { id } }",
-        lambda w: {"id": to_global_id("Customer", w.a.customers[0])},
-        {"anonymous": "UNAUTHENTICATED", "other_tenant": "NOT_FOUND", "*": "ok"},
+        lambda w: {"id": gid("Customer", w.a.customers[0])},
+        {**UNAUTH, "other_tenant": "NOT_FOUND", "*": "ok"},
     ),
-    "nodes": (
+    "node(another customer)": (
+        "query($id: ID!) { node(id: $id) { id } }",
+        lambda w: {"id": gid("Customer", w.a.customers[1])},
+        {**UNAUTH, "other_tenant": "NOT_FOUND", "portal": "NOT_FOUND", "*": "ok"},
+    ),
+    "nodes(user)": (
         "query($ids: [ID!]!) { nodes(ids: $ids) { id } }",
-        lambda w: {"ids": [to_global_id("User", w.a.users["member"])]},
-        {"anonymous": "UNAUTHENTICATED", "other_tenant": "NOT_FOUND", "*": "ok"},
+        lambda w: {"ids": [gid("User", w.a.users["member"])]},
+        {**UNAUTH, "other_tenant": "NOT_FOUND", "portal": "FORBIDDEN", "*": "ok"},
+    ),
+    "node(apiClient)": (
+        "query($id: ID!) { node(id: $id) { id } }",
+        lambda w: {"id": gid("ApiClient", w.a.clients["client_read"].id)},
+        MANAGERS_ONLY,
+    ),
+    "Customer.balance": (
+        "query($id: ID!) { node(id: $id) { ... on Customer { name balance { amount } } } }",
+        lambda w: {"id": gid("Customer", w.a.customers[0])},
+        {
+            **UNAUTH,
+            "member": "BILLING_ACCESS_REQUIRED",
+            "client_read": "BILLING_ACCESS_REQUIRED",
+            "other_tenant": "NOT_FOUND",
+            "*": "ok",
+        },
+    ),
+    "Reseller.balance": (
+        "query($id: ID!) { node(id: $id) { ... on Reseller { name balance { amount } } } }",
+        lambda w: {"id": gid("Reseller", w.a.id)},
+        {
+            **UNAUTH,
+            "member": "BILLING_ACCESS_REQUIRED",
+            "client_read": "BILLING_ACCESS_REQUIRED",
+            "portal": "BILLING_ACCESS_REQUIRED",
+            "other_tenant": "NOT_FOUND",
+            "*": "ok",
+        },
     ),
     "createCustomer": (
         """mutation($input: CreateCustomerInput!) {
              createCustomer(input: $input) { customer { id } errors { code } } }""",
         lambda w: {
             "input": {
-                "resellerId": to_global_id("Reseller", w.a.id),
+                "resellerId": gid("Reseller", w.a.id),
                 "name": "New",
                 "email": "new@new.example",
                 "currency": "EUR",
             }
         },
-        {
-            "anonymous": "UNAUTHENTICATED",
-            "member": "FORBIDDEN",
-            "billing_member": "FORBIDDEN",
-            "other_tenant": "NOT_FOUND",
-            "*": "ok",
-        },
+        CUSTOMER_WRITERS,
     ),
     "updateCustomer": (
         """mutation($input: UpdateCustomerInput!) {
              updateCustomer(input: $input) { customer { id } errors { code } } }""",
-        lambda w: {
-            "input": {"customerId": to_global_id("Customer", w.a.customers[0]), "name": "Z"}
-        },
-        {
-            "anonymous": "UNAUTHENTICATED",
-            "member": "FORBIDDEN",
-            "billing_member": "FORBIDDEN",
-            "other_tenant": "NOT_FOUND",
-            "*": "ok",
-        },
+        lambda w: {"input": {"customerId": gid("Customer", w.a.customers[0]), "name": "Z"}},
+        CUSTOMER_WRITERS,
     ),
     "createReseller": (
         """mutation($input: CreateResellerInput!) {
@@ -94,7 +163,89 @@ OPERATIONS = {
                 "owner": {"email": "boss@initech.example", "name": "Bill"},
             }
         },
-        {"anonymous": "UNAUTHENTICATED", "platform": "ok", "*": "FORBIDDEN"},
+        {**UNAUTH, "platform": "ok", "*": "FORBIDDEN"},
+    ),
+    "inviteUser": (
+        """mutation($input: InviteUserInput!) {
+             inviteUser(input: $input) { user { id } errors { code } } }""",
+        lambda w: {
+            "input": {
+                "resellerId": gid("Reseller", w.a.id),
+                "email": "newbie@alpha.example",
+                "name": "New Bie",
+                "role": "MEMBER",
+            }
+        },
+        MANAGERS_ONLY,
+    ),
+    "resendInvitation": (
+        """mutation($input: UserIdInput!) {
+             resendInvitation(input: $input) { user { id } errors { code } } }""",
+        lambda w: {"input": {"userId": gid("User", w.a.users["invited"])}},
+        MANAGERS_ONLY,
+    ),
+    "disableUser": (
+        """mutation($input: UserIdInput!) {
+             disableUser(input: $input) { user { status } errors { code } } }""",
+        lambda w: {"input": {"userId": gid("User", w.a.users["manager"])}},
+        MANAGERS_ONLY,
+    ),
+    "enableUser": (
+        """mutation($input: UserIdInput!) {
+             enableUser(input: $input) { user { status } errors { code } } }""",
+        lambda w: {"input": {"userId": gid("User", w.a.users["manager"])}},
+        MANAGERS_ONLY,
+    ),
+    "setBillingAccess": (
+        """mutation($input: SetBillingAccessInput!) {
+             setBillingAccess(input: $input) { user { billingAccess } errors { code } } }""",
+        lambda w: {"input": {"userId": gid("User", w.a.users["manager"]), "enabled": True}},
+        {
+            **UNAUTH,
+            "member": "BILLING_ACCESS_REQUIRED",
+            "client_all": "FORBIDDEN",
+            "client_read": "FORBIDDEN",
+            "portal": "FORBIDDEN",
+            "other_tenant": "NOT_FOUND",
+            "*": "ok",
+        },
+    ),
+    "createApiClient": (
+        """mutation($input: CreateApiClientInput!) {
+             createApiClient(input: $input) { clientId errors { code } } }""",
+        lambda w: {
+            "input": {
+                "resellerId": gid("Reseller", w.a.id),
+                "name": "ERP",
+                "scopes": ["customers:read"],
+            }
+        },
+        MANAGERS_ONLY,
+    ),
+    "revokeApiClient": (
+        """mutation($input: RevokeApiClientInput!) {
+             revokeApiClient(input: $input) { apiClient { revokedAt } errors { code } } }""",
+        lambda w: {"input": {"apiClientId": gid("ApiClient", w.a.clients["client_read"].id)}},
+        MANAGERS_ONLY,
+    ),
+    "createCustomerPortalToken": (
+        """mutation($input: CreateCustomerPortalTokenInput!) {
+             createCustomerPortalToken(input: $input) { token errors { code } } }""",
+        lambda w: {"input": {"customerId": gid("Customer", w.a.customers[1])}},
+        BILLING_WRITERS,
+    ),
+    "revokeCustomerPortalToken": (
+        """mutation($input: RevokeCustomerPortalTokenInput!) {
+             revokeCustomerPortalToken(input: $input) {
+               portalToken { revokedAt } errors { code } } }""",
+        lambda w: {"input": {"portalTokenId": gid("PortalToken", w.a.portal_token_id)}},
+        BILLING_WRITERS,
+    ),
+    "activateUser": (
+        """mutation($input: ActivateUserInput!) {
+             activateUser(input: $input) { user { id } errors { code } } }""",
+        lambda w: {"input": {"token": "not-a-real-token", "password": "long enough password"}},
+        {"*": "INVALID_TOKEN"},
     ),
 }
 

@@ -33,7 +33,7 @@ async def test_users_list_only_the_callers_own(api, world: World):
     body = await api(USERS, token=world.token("owner", world.b))
     emails = {e["node"]["email"] for e in body["data"]["users"]["edges"]}
     assert emails == set(world.b.emails.values())
-    assert body["data"]["users"]["totalCount"] == 5
+    assert body["data"]["users"]["totalCount"] == 6
 
 
 async def test_platform_admin_lists_every_tenant(api, world: World):
