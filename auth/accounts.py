@@ -94,6 +94,7 @@ class Accounts:
             full_name = required_text(name, field="name")
         except ValidationFailed as error:
             problems += error.problems
+        role = Role(role)  # the API may hand over the bare value
         if role is Role.OWNER:
             problems += ValidationFailed(
                 "a reseller has one OWNER; invite an ADMIN or a MEMBER", field="role"

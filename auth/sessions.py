@@ -21,6 +21,7 @@ from core.clock import utcnow
 from core.errors import DomainError
 from core.ids import new_id
 from db.scope import TenantScope
+from tenants.audit import Actor, record
 from tenants.models import PlatformAdmin, User, UserStatus
 from tenants.repositories import PlatformAdminRepository, UserRepository
 
@@ -95,15 +96,28 @@ class Authenticator:
         return await self._sign_in(session, account, family_id=stored.family_id)
 
     async def revoke_family(self, session: AsyncSession, refresh_token: str) -> None:
-        """A spent token came back: someone holds a copy, so every token of its family dies."""
-        family = select(RefreshToken.family_id).where(
-            RefreshToken.token_hash == _hash(refresh_token or "")
+        """A spent token came back: someone holds a copy, so every token of its family dies,
+        and the audit log of the account's reseller says so."""
+        stored = await session.scalar(
+            select(RefreshToken).where(RefreshToken.token_hash == _hash(refresh_token or ""))
         )
+        if stored is None:
+            return
         await session.execute(
             update(RefreshToken)
-            .where(RefreshToken.family_id.in_(family.scalar_subquery()))
+            .where(RefreshToken.family_id == stored.family_id)
             .where(RefreshToken.revoked_at.is_(None))
             .values(revoked_at=utcnow())
+        )
+        account = await self._account(session, stored.subject)
+        record(
+            session,
+            Actor.system(),
+            "session.refresh_token_reused",
+            "PlatformAdmin" if isinstance(account, PlatformAdmin) else "User",
+            account.id if account else None,
+            account.reseller_id if isinstance(account, User) else None,
+            family=str(stored.family_id),
         )
 
     async def _sign_in(

@@ -52,8 +52,9 @@ class PortalToken(Node):
 @strawberry.input(description="A portal token for one of your customers.")
 class CreateCustomerPortalTokenInput:
     customer_id: strawberry.ID = strawberry.field(description="The customer.")
-    ttl_minutes: int = strawberry.field(
-        default=portal.DEFAULT_TTL_MINUTES, description="Lifetime, 1 to 1,440 minutes."
+    ttl_minutes: int | None = strawberry.field(
+        default=portal.DEFAULT_TTL_MINUTES,
+        description="Lifetime, 1 to 1,440 minutes; 60 when unset.",
     )
 
 
@@ -102,7 +103,12 @@ class PortalMutations:
         async def create(session: AsyncSession) -> tuple[PortalTokenRow, IssuedToken]:
             customer_id = decode_id(input.customer_id, "Customer", field="customerId")
             return await portal.create_portal_token(
-                session, principal, scope, signer, customer_id, input.ttl_minutes
+                session,
+                principal,
+                scope,
+                signer,
+                customer_id,
+                portal.DEFAULT_TTL_MINUTES if input.ttl_minutes is None else input.ttl_minutes,
             )
 
         done = await transact(info, create)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -13,10 +14,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from auth.accounts import AccountPolicy, Accounts
+from auth.callers import Callers
 from auth.sessions import Authenticator, TokenPolicy
 from auth.tokens import TokenSigner
 from db import migrate
 from db.database import Database
+from notifications.emails import Composer
 from schema import build_schema
 from schema.context import Services
 from server.authentication import BearerTokenBackend, unauthenticated
@@ -24,6 +28,8 @@ from server.demo import seed_demo
 from server.graphiql_assets import graphiql_asset
 from server.graphql_view import GraphQLView
 from server.health import healthz, readyz
+from server.mail import build_dispatcher
+from server.oauth import TokenEndpoint
 from server.settings import Settings
 from tenants.rls import check_app_role
 
@@ -49,34 +55,57 @@ async def internal_error(_request: Request, _exc: Exception) -> JSONResponse:
     )
 
 
+def build_services(settings: Settings, db: Database) -> Services:
+    signer = TokenSigner(settings.secret_key, settings.issuer)
+    return Services(
+        db=db,
+        authenticator=Authenticator(
+            signer,
+            TokenPolicy(settings.access_token_ttl_seconds, settings.refresh_token_ttl_seconds),
+        ),
+        accounts=Accounts(
+            db,
+            Composer(settings.mail_from),
+            AccountPolicy(
+                activation_url=settings.activation_url,
+                invitation_ttl=timedelta(hours=settings.invitation_ttl_hours),
+            ),
+        ),
+        signer=signer,
+        development=settings.development,
+    )
+
+
 def create_app(settings: Settings) -> Starlette:
     db = Database(settings.database_url, pool_size=settings.db_pool_size)
-    authenticator = Authenticator(
-        TokenSigner(settings.secret_key, settings.issuer),
-        TokenPolicy(settings.access_token_ttl_seconds, settings.refresh_token_ttl_seconds),
-    )
-    services = Services(db=db, authenticator=authenticator, development=settings.development)
+    services = build_services(settings, db)
     graphql = GraphQLView(build_schema(development=settings.development), services)
+    dispatcher = build_dispatcher(settings, db) if settings.outbox_dispatch else None
+    bearer = Middleware(
+        AuthenticationMiddleware,
+        backend=BearerTokenBackend(Callers(db, services.signer)),
+        on_error=unauthenticated,
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await prepare_database(settings, db)
-        yield
-        await db.dispose()
+        if dispatcher is not None:
+            await dispatcher.start()
+        try:
+            yield
+        finally:
+            if dispatcher is not None:
+                await dispatcher.stop()
+            await db.dispose()
 
     app = Starlette(
         routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/graphql", graphql, methods=["GET", "POST"], middleware=[bearer]),
+            Route("/oauth/token", TokenEndpoint(services, settings).handle, methods=["POST"]),
             Route("/graphiql/{name}", graphiql_asset, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
-        ],
-        middleware=[
-            Middleware(
-                AuthenticationMiddleware,
-                backend=BearerTokenBackend(db, authenticator),
-                on_error=unauthenticated,
-            )
         ],
         exception_handlers={500: internal_error},
         lifespan=lifespan,

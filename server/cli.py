@@ -1,10 +1,11 @@
-"""channelbill serve | migrate | seed-demo"""
+"""channelbill serve | migrate | seed-demo | worker"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import signal
 import socket
 import sys
 
@@ -12,6 +13,8 @@ from server.settings import Settings, SettingsError
 
 
 def _banner(settings: Settings) -> str:
+    from server.mail import describe_transport
+
     base = settings.base_url
     lines = [
         "",
@@ -19,6 +22,7 @@ def _banner(settings: Settings) -> str:
         f"  GraphQL + GraphiQL   {base}/graphql",
         f"  health               {base}/healthz   {base}/readyz",
         f"  database             {settings.database_url.split('@')[-1]}",
+        f"  outgoing mail        {describe_transport(settings)}",
     ]
     if settings.seed_demo:
         lines += [
@@ -75,12 +79,40 @@ def seed(settings: Settings) -> None:
     print("demo data loaded" if asyncio.run(run()) else "demo data already present")
 
 
+def worker(settings: Settings) -> None:
+    from db.database import Database
+    from server.mail import build_dispatcher, describe_transport
+
+    async def run() -> None:
+        db = Database(settings.database_url, pool_size=2)
+        dispatcher = build_dispatcher(settings, db)
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stopping.set)
+        print(f"channelbill worker delivering email to {describe_transport(settings)}", flush=True)
+        await dispatcher.start()
+        try:
+            await stopping.wait()
+        finally:
+            # stop() lets a send under way finish and be recorded, so a restart repeats nothing.
+            await dispatcher.stop()
+            await db.dispose()
+        print("channelbill worker stopped", flush=True)
+
+    asyncio.run(run())
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="channelbill", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="migrate, then serve HTTP (HOST, PORT)")
     commands.add_parser("migrate", help="apply the database migrations")
     commands.add_parser("seed-demo", help="load the demo data into an empty database")
+    commands.add_parser(
+        "worker",
+        help="deliver queued email (and, later, billing jobs) in a process of its own",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -88,7 +120,8 @@ def main(argv: list[str] | None = None) -> None:
         settings = Settings.from_env()
     except SettingsError as error:
         parser.exit(2, f"channelbill: {error}\n")
-    {"serve": serve, "migrate": migrate, "seed-demo": seed}[args.command](settings)
+    commands_by_name = {"serve": serve, "migrate": migrate, "seed-demo": seed, "worker": worker}
+    commands_by_name[args.command](settings)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ class TokenEndpoint:
         self.services = services
         self.settings = settings
 
-    async def __call__(self, request: Request) -> Response:
+    async def handle(self, request: Request) -> Response:
         if request.headers.get("content-type", "").split(";")[0].strip() != FORM:
             return _error(400, "invalid_request", f"send the parameters as {FORM}")
         async with request.form(max_files=0, max_fields=10) as form:

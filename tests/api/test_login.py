@@ -7,6 +7,7 @@ from joserfc import jwt
 from joserfc.jwk import OctKey, RSAKey
 
 from auth.tokens import USER_AUDIENCE
+from schema.relay import to_global_id
 from tests.conftest import TEST_SECRET, error_codes
 from tests.factories import PASSWORD, World
 
@@ -83,6 +84,18 @@ async def test_refresh_rotates_and_a_reused_token_revokes_the_family(api, world:
     assert reused["errors"] == [{"code": "TOKEN_REUSED"}]
     after = (await api(REFRESH, {"token": rotated["refreshToken"]}))["data"]["refreshToken"]
     assert after["accessToken"] is None and after["errors"] == [{"code": "INVALID_CREDENTIALS"}]
+    # and the reseller's audit log records it
+    log = await api(
+        "{ auditEvents { edges { node { action objectId actor { kind } } } } }",
+        token=world.token("owner", world.a),
+    )
+    assert [e["node"] for e in log["data"]["auditEvents"]["edges"]] == [
+        {
+            "action": "session.refresh_token_reused",
+            "objectId": to_global_id("User", world.a.users["member"]),
+            "actor": {"kind": "SYSTEM"},
+        }
+    ]
 
 
 async def test_unknown_refresh_token_is_refused(api, world: World):

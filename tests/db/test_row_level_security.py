@@ -30,7 +30,7 @@ async def test_app_role_sees_none_of_bs_rows_when_as_tenant_is_set(
             await connection.execute(
                 "SELECT set_config('app.reseller_id', $1, true)", str(world.a.id)
             )
-            for table in ("customers", "users"):
+            for table in ("customers", "users", "api_clients", "portal_tokens"):
                 of_b = await connection.fetchval(
                     f"SELECT count(*) FROM {table} WHERE reseller_id = $1", world.b.id
                 )
@@ -134,3 +134,50 @@ async def test_server_refuses_a_superuser(postgres: Postgres):
 async def test_app_role_passes_the_check(db):
     async with db.engine.connect() as connection:
         await check_app_role(connection)
+
+
+async def test_a_portal_session_sees_one_customer(postgres: Postgres, world: World):
+    connection = await app_connection(postgres)
+    try:
+        async with connection.transaction():
+            await connection.execute(
+                "SELECT set_config('app.reseller_id', $1, true),"
+                " set_config('app.customer_id', $2, true)",
+                str(world.a.id),
+                str(world.a.customers[1]),
+            )
+            ids = await connection.fetch("SELECT id FROM customers")
+            assert [row["id"] for row in ids] == [world.a.customers[1]]
+            updated = await connection.execute(
+                "UPDATE customers SET name = 'x' WHERE id = $1", world.a.customers[0]
+            )
+            assert updated == "UPDATE 0"
+    finally:
+        await connection.close()
+
+
+async def test_platform_rows_are_seen_only_across_all_tenants(postgres: Postgres, world: World):
+    owner = await asyncpg.connect(Postgres.plain(postgres.owner_url))
+    try:
+        # the owner is bound by FORCE too: it writes platform rows with all_tenants on
+        async with owner.transaction():
+            await owner.execute("SELECT set_config('app.all_tenants', 'on', true)")
+            await owner.execute(
+                "INSERT INTO audit_events (id, reseller_id, created_at, actor_kind, actor_name,"
+                " action, object_type, details) VALUES (gen_random_uuid(), NULL, now(), 'SYSTEM',"
+                " 'channelbill', 'vendor.created', 'Vendor', '{}')"
+            )
+    finally:
+        await owner.close()
+    connection = await app_connection(postgres)
+    try:
+        async with connection.transaction():
+            await connection.execute(
+                "SELECT set_config('app.reseller_id', $1, true)", str(world.a.id)
+            )
+            assert await connection.fetchval("SELECT count(*) FROM audit_events") == 0
+        async with connection.transaction():
+            await connection.execute("SELECT set_config('app.all_tenants', 'on', true)")
+            assert await connection.fetchval("SELECT count(*) FROM audit_events") == 1
+    finally:
+        await connection.close()

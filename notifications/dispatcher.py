@@ -1,0 +1,325 @@
+"""The outbox dispatcher: delivers queued messages, at least once, without holding the database.
+
+Each round (``run_once``) has three steps, each its own short transaction or none at all:
+
+1. claim: one UPDATE takes a batch of due messages, leases them (``locked_until``) and counts
+   the attempt, then commits. On PostgreSQL the batch is chosen ``FOR UPDATE SKIP LOCKED`` so
+   dispatchers claim disjoint batches without waiting on each other; on SQLite ``BEGIN
+   IMMEDIATE`` (see ``db.database``) makes claims take turns.
+2. send, outside any transaction: an SMTP conversation can take seconds or time out, and a
+   transaction held meanwhile would block every writer on SQLite and pin a connection and row
+   locks on PostgreSQL.
+3. record, one short transaction per message: SENT, rescheduled with exponential backoff, or
+   FAILED.
+
+A claimed message belongs to its dispatcher until the lease ends; a dispatcher that dies
+mid-send leaves the lease to expire, and the message is then claimed again. So a message may be
+sent twice (the process died after the SMTP server accepted it and before SENT was recorded),
+never zero times; its Message-ID names the outbox row, so a receiver can tell a repeat. To keep
+that window small a dispatcher never starts a send its lease might not cover, and ``stop()``
+lets a send under way finish and record rather than abandon it.
+
+Every step runs in the system scope: the outbox holds every tenant's mail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email import policy
+from email.parser import BytesParser
+from email.utils import getaddresses
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, or_, select, update
+
+from core.clock import utcnow
+from db.database import Database
+from db.scope import TenantScope
+from notifications.models import DeliveryStatus, OutboxMessage
+from notifications.transports import (
+    DeliveryFailure,
+    PermanentFailure,
+    TemporaryFailure,
+    Transport,
+)
+
+log = logging.getLogger("channelbill.outbox")
+
+MAX_RETRY_SECONDS = 3600.0
+MAX_ERROR_PAUSE_SECONDS = 60.0
+# On stop, how long a send under way may take to finish and be recorded before it is abandoned
+# to the lease (and possibly sent again later).
+FINISH_ON_STOP_SECONDS = 10.0
+_NO_SESSION_SYNC = {"synchronize_session": False}  # fresh sessions: nothing loaded to sync
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A message this dispatcher holds the lease of; ``attempts`` (counted at the claim) is the
+    fencing token: a result is recorded only while the row still carries it."""
+
+    id: uuid.UUID
+    attempts: int
+    message: bytes
+    next_attempt_at: datetime
+    leased_until: datetime
+
+
+def envelope(raw: bytes) -> tuple[bytes, str, list[str]]:
+    """What to transmit, from whom, to whom: From; To, Cc and Bcc; the message without Bcc."""
+    message = BytesParser(policy=policy.default).parsebytes(raw)
+    senders = [addr for _name, addr in getaddresses([str(h) for h in message.get_all("From", [])])]
+    sender = next((addr for addr in senders if "@" in addr), "")
+    if not sender:
+        raise PermanentFailure("the message has no From address")
+    recipients: list[str] = []
+    for field in ("To", "Cc", "Bcc"):
+        values = [str(h) for h in message.get_all(field, [])]
+        for _name, addr in getaddresses(values):
+            if "@" in addr and addr not in recipients:
+                recipients.append(addr)
+    if not recipients:
+        raise PermanentFailure("the message has no recipient address")
+    if "Bcc" in message:
+        del message["Bcc"]
+        raw = message.as_bytes()
+    return raw, sender, recipients
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        db: Database,
+        transport: Transport,
+        *,
+        max_attempts: int,
+        retry_seconds: float,
+        poll_seconds: float,
+        batch_size: int = 20,
+        lease_seconds: float = 300.0,
+        send_timeout_seconds: float = 60.0,
+        max_retry_seconds: float = MAX_RETRY_SECONDS,
+    ) -> None:
+        if max_attempts < 1 or batch_size < 1 or retry_seconds <= 0 or poll_seconds <= 0:
+            raise ValueError("max_attempts, batch_size, retry and poll intervals must be positive")
+        if not 0 < send_timeout_seconds < lease_seconds:
+            # Otherwise a send could outlive its lease and another dispatcher send it too.
+            raise ValueError("send_timeout_seconds must be positive and shorter than the lease")
+        self.db = db
+        self.transport = transport
+        self.max_attempts = max_attempts
+        self.retry_seconds = retry_seconds
+        self.poll_seconds = poll_seconds
+        self.batch_size = batch_size
+        self.lease_seconds = lease_seconds
+        self.send_timeout_seconds = send_timeout_seconds
+        self.max_retry_seconds = max_retry_seconds
+        self._task: asyncio.Task[None] | None = None
+
+    # -- one round -------------------------------------------------------------------------
+
+    async def run_once(self) -> int:
+        """Claim, send and record one batch; return how many messages got a send attempt."""
+        pending = await self._claim()
+        processed = 0
+        margin = timedelta(seconds=self.send_timeout_seconds)
+        try:
+            while pending:
+                item = pending[0]
+                if utcnow() + margin >= item.leased_until:
+                    break  # the lease might run out mid-send: give the rest back
+                pending.pop(0)
+                await self._finish_even_if_stopped(item)
+                processed += 1
+        finally:
+            # Not yet tried (a long batch, or stop()): hand back now, rather than leave the
+            # messages waiting for the lease to expire.
+            if pending:
+                await self._release(pending)
+        return processed
+
+    async def _claim(self) -> list[Claimed]:
+        now = utcnow()
+        leased_until = now + timedelta(seconds=self.lease_seconds)
+        due = (
+            select(OutboxMessage.id)
+            .where(
+                OutboxMessage.status == DeliveryStatus.QUEUED,
+                OutboxMessage.next_attempt_at <= now,
+                or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until < now),
+            )
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .limit(self.batch_size)
+        )
+        if self.db.is_postgresql:
+            # Rows another dispatcher is claiming right now are skipped, not waited for; once
+            # it commits, their lease keeps them out of the WHERE above.
+            due = due.with_for_update(skip_locked=True)
+        # A materialized CTE, not "id IN (subquery)": PostgreSQL may run such a subquery again
+        # for each row it updates (a semi-join rescan, or a recheck after waiting on a lock),
+        # and each run skips and LIMITs anew, so a claim could take far more than a batch.
+        chosen = due.cte("due").prefix_with("MATERIALIZED", dialect="postgresql")
+        claim = (
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(select(chosen.c.id)))
+            .values(locked_until=leased_until, attempts=OutboxMessage.attempts + 1)
+            .returning(
+                OutboxMessage.id,
+                OutboxMessage.attempts,
+                OutboxMessage.message,
+                OutboxMessage.next_attempt_at,
+            )
+            .execution_options(**_NO_SESSION_SYNC)
+        )
+        async with self.db.write(TenantScope.system()) as session:
+            rows = (await session.execute(claim)).all()
+        batch = [
+            Claimed(r.id, r.attempts, r.message, r.next_attempt_at, leased_until) for r in rows
+        ]
+        # RETURNING promises no order; send oldest first as the claim chose them.
+        batch.sort(key=lambda c: (c.next_attempt_at, c.id))
+        return batch
+
+    async def _finish_even_if_stopped(self, item: Claimed) -> None:
+        # Cancelling between the SMTP server's "250 OK" and recording SENT would leave the row
+        # leased, to be sent again when the lease ends: on stop, let the message finish first.
+        work = asyncio.ensure_future(self._deliver_and_record(item))
+        try:
+            await asyncio.shield(work)
+        except asyncio.CancelledError:
+            done, _ = await asyncio.wait({work}, timeout=FINISH_ON_STOP_SECONDS)
+            if not done:
+                work.cancel()
+                log.warning("outbox message %s abandoned mid-send; its lease will expire", item.id)
+            elif not work.cancelled() and work.exception() is not None:
+                log.error("outbox message %s: result not recorded", item.id)
+            raise
+
+    async def _deliver_and_record(self, item: Claimed) -> None:
+        failure = await self._deliver(item)
+        await self._record(item, failure)
+
+    async def _deliver(self, item: Claimed) -> DeliveryFailure | None:
+        started = time.monotonic()
+        try:
+            message, sender, recipients = envelope(item.message)
+            async with asyncio.timeout(self.send_timeout_seconds):
+                await self.transport.send(message, sender, recipients)
+        except DeliveryFailure as failure:
+            return failure
+        except TimeoutError:
+            return TemporaryFailure(f"no answer within {self.send_timeout_seconds:g} s")
+        except Exception as error:
+            # A bug or an unforeseen error in a transport must not stop the dispatcher; retry
+            # like an outage, and leave the traceback (no message content) to the log.
+            log.exception("outbox message %s: unexpected error while sending", item.id)
+            return TemporaryFailure(f"unexpected error: {type(error).__name__}")
+        log.debug("outbox message %s handed over in %.3f s", item.id, time.monotonic() - started)
+        return None
+
+    async def _record(self, item: Claimed, failure: DeliveryFailure | None) -> None:
+        now = utcnow()
+        values: dict[str, Any] = {"locked_until": None}
+        if failure is None:
+            values.update(status=DeliveryStatus.SENT, sent_at=now, last_error=None)
+        elif isinstance(failure, TemporaryFailure) and item.attempts < self.max_attempts:
+            delay = self.retry_delay(item.attempts)
+            values.update(next_attempt_at=now + timedelta(seconds=delay), last_error=failure.reason)
+        else:
+            values.update(status=DeliveryStatus.FAILED, last_error=failure.reason)
+        record = (
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id == item.id,
+                OutboxMessage.status == DeliveryStatus.QUEUED,
+                OutboxMessage.attempts == item.attempts,
+            )
+            .values(**values)
+            .execution_options(**_NO_SESSION_SYNC)
+        )
+        async with self.db.write(TenantScope.system()) as session:
+            result = cast(CursorResult[Any], await session.execute(record))
+        if result.rowcount == 0:
+            log.warning("outbox message %s was claimed again before its result was in", item.id)
+        elif failure is None:
+            log.info("outbox message %s sent (attempt %d)", item.id, item.attempts)
+        elif values.get("status") == DeliveryStatus.FAILED:
+            log.error(
+                "outbox message %s failed after %d attempt(s): %s",
+                item.id,
+                item.attempts,
+                failure.reason,
+            )
+        else:
+            log.warning(
+                "outbox message %s: attempt %d failed, next in %g s: %s",
+                item.id,
+                item.attempts,
+                self.retry_delay(item.attempts),
+                failure.reason,
+            )
+
+    async def _release(self, items: Sequence[Claimed]) -> None:
+        """Give back claimed messages that were not tried: no lease, and no attempt counted."""
+        async with self.db.write(TenantScope.system()) as session:
+            for item in items:
+                await session.execute(
+                    update(OutboxMessage)
+                    .where(
+                        OutboxMessage.id == item.id,
+                        OutboxMessage.status == DeliveryStatus.QUEUED,
+                        OutboxMessage.attempts == item.attempts,
+                    )
+                    .values(locked_until=None, attempts=OutboxMessage.attempts - 1)
+                    .execution_options(**_NO_SESSION_SYNC)
+                )
+
+    def retry_delay(self, attempts: int) -> float:
+        """Seconds to wait after the ``attempts``-th failed attempt: doubling, capped."""
+        exponent = min(max(attempts - 1, 0), 40)  # 2**40 retry intervals is past any cap
+        return float(min(self.retry_seconds * 2**exponent, self.max_retry_seconds))
+
+    # -- running for good ------------------------------------------------------------------
+
+    async def run_forever(self) -> None:
+        """Dispatch until cancelled; an error (the database restarting, say) pauses, not ends."""
+        errors = 0
+        while True:
+            try:
+                processed = await self.run_once()
+            except Exception:
+                errors += 1
+                pause = min(self.poll_seconds * 2 ** min(errors, 16), MAX_ERROR_PAUSE_SECONDS)
+                log.exception(
+                    "outbox dispatch failed (%d in a row), next try in %g s", errors, pause
+                )
+                await asyncio.sleep(pause)
+                continue
+            errors = 0
+            if processed == 0:
+                await asyncio.sleep(self.poll_seconds)
+
+    async def start(self) -> None:
+        """Run ``run_forever`` as a task of the running loop (an app's lifespan, the worker)."""
+        if self._task is not None and not self._task.done():
+            raise RuntimeError("the dispatcher is already running")
+        self._task = asyncio.create_task(self.run_forever(), name="channelbill-outbox")
+
+    async def stop(self) -> None:
+        """Cancel the task and wait for it; a send under way is finished and recorded first."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # stop() itself was cancelled: pass that on
