@@ -1,0 +1,85 @@
+"""End to end over HTTP and SMTP: an invitation is mailed by the server's own dispatcher to a real
+SMTP server; the link in it activates the account; the new user signs in."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from server.app import create_app
+from server.settings import Settings
+from tests.conftest import Api
+from tests.factories import World
+from tests.notifications import SmtpServer, eventually
+
+INVITE = """mutation($input: InviteUserInput!) {
+  inviteUser(input: $input) { user { status } errors { code } }
+}"""
+ACTIVATE = """mutation($token: String!, $password: String!) {
+  activateUser(input: {token: $token, password: $password}) { user { status } errors { code } }
+}"""
+LOGIN = """mutation($email: String!, $password: String!) {
+  login(input: {email: $email, password: $password}) { accessToken user { email } errors { code } }
+}"""
+PASSWORD = "my own long passphrase"
+
+
+@pytest.fixture
+async def mailing_api(settings: Settings, smtp: SmtpServer) -> AsyncIterator[Api]:
+    """The app as it runs in production: dispatching its own outbox, to SMTP."""
+    app = create_app(
+        settings.with_(
+            outbox_dispatch=True,
+            smtp_host="127.0.0.1",
+            smtp_port=smtp.port,
+            smtp_starttls=False,
+            smtp_timeout_seconds=5.0,
+            outbox_poll_seconds=0.05,
+            outbox_retry_seconds=0.05,
+            public_url="https://panel.alpha.example",
+        )
+    )
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            yield Api(c)
+
+
+async def test_invited_user_activates_from_the_email_and_signs_in(
+    mailing_api: Api, smtp: SmtpServer, world: World
+):
+    # given an OWNER invites someone
+    body = await mailing_api(
+        INVITE,
+        {"input": {"email": "dana@alpha.example", "name": "Dana Scully", "role": "ADMIN"}},
+        token=world.token("owner", world.a),
+    )
+    assert body["data"]["inviteUser"] == {"user": {"status": "INVITED"}, "errors": []}
+
+    # when the email arrives
+    async def arrived() -> bool:
+        return len(smtp.inbox.messages()) == 1
+
+    await eventually(arrived, within=10, what="the invitation email")
+    (received,) = smtp.inbox.messages()
+    message = received.message
+    assert received.rcpt_tos == ["dana@alpha.example"]
+    assert message["To"] == "dana@alpha.example"
+    assert "Alpha Reseller" in message["Subject"]
+    text = message.get_body(("plain",)).get_content()
+    assert "owner@alpha.example invited you" in text
+    (link,) = re.findall(r"https://panel\.alpha\.example/activate\?token=\S+", text)
+    token = link.rsplit("=", 1)[1]
+
+    # and the link is used to set a password
+    body = await mailing_api(ACTIVATE, {"token": token, "password": PASSWORD})
+    assert body["data"]["activateUser"] == {"user": {"status": "ACTIVE"}, "errors": []}
+
+    # then the new user signs in
+    body = await mailing_api(LOGIN, {"email": "dana@alpha.example", "password": PASSWORD})
+    assert body["data"]["login"]["errors"] == []
+    assert body["data"]["login"]["user"] == {"email": "dana@alpha.example"}
