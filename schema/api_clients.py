@@ -12,7 +12,7 @@ from auth import clients
 from auth.models import ApiClient as ApiClientRow
 from schema.context import Info
 from schema.errors import UserError
-from schema.mutations import transact
+from schema.mutations import respond
 from schema.permissions import CanManageUsers
 from schema.relay import (
     Connection,
@@ -126,8 +126,7 @@ class ApiClientMutations:
     async def create_api_client(
         self, info: Info, input: CreateApiClientInput
     ) -> CreateApiClientPayload:
-        principal, scope = info.context.principal, info.context.scope
-        assert principal is not None
+        principal, scope = info.context.caller, info.context.scope
 
         async def create(session: AsyncSession) -> tuple[ApiClientRow, str]:
             reseller_id: uuid.UUID | None = None
@@ -137,13 +136,13 @@ class ApiClientMutations:
                 session, principal, scope, input.name, input.scopes, reseller_id
             )
 
-        done = await transact(info, create)
-        if done.value is None:
-            return CreateApiClientPayload(errors=done.errors)
-        row, secret = done.value
-        return CreateApiClientPayload(
-            api_client=ApiClient.from_model(row), client_id=row.client_id, client_secret=secret
-        )
+        def created(made: tuple[ApiClientRow, str]) -> CreateApiClientPayload:
+            row, secret = made
+            return CreateApiClientPayload(
+                api_client=ApiClient.from_model(row), client_id=row.client_id, client_secret=secret
+            )
+
+        return await respond(info, CreateApiClientPayload, create, created)
 
     @strawberry.mutation(
         permission_classes=[CanManageUsers],
@@ -152,14 +151,15 @@ class ApiClientMutations:
     async def revoke_api_client(
         self, info: Info, input: RevokeApiClientInput
     ) -> RevokeApiClientPayload:
-        principal, scope = info.context.principal, info.context.scope
-        assert principal is not None
+        principal, scope = info.context.caller, info.context.scope
 
         async def revoke(session: AsyncSession) -> ApiClientRow:
             client_id = decode_id(input.api_client_id, "ApiClient", field="apiClientId")
             return await clients.revoke_api_client(session, principal, scope, client_id)
 
-        done = await transact(info, revoke)
-        if done.value is None:
-            return RevokeApiClientPayload(errors=done.errors)
-        return RevokeApiClientPayload(api_client=ApiClient.from_model(done.value))
+        return await respond(
+            info,
+            RevokeApiClientPayload,
+            revoke,
+            lambda value: RevokeApiClientPayload(api_client=ApiClient.from_model(value)),
+        )

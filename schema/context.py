@@ -96,6 +96,13 @@ class Context:
         self.loaders = Loaders(self.services.db, self.scope)
 
     @property
+    def caller(self) -> Principal:
+        """The authenticated caller, where a permission class has already demanded one."""
+        if self.principal is None:
+            raise RuntimeError("no caller: the field lacks a permission class")
+        return self.principal
+
+    @property
     def db(self) -> Database:
         return self.services.db
 

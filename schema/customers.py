@@ -13,7 +13,7 @@ from db.pagination import PageRequest
 from schema.context import Info
 from schema.errors import UserError
 from schema.money import Money, PaymentMethod
-from schema.mutations import transact
+from schema.mutations import respond
 from schema.permissions import CanReadCustomers, CanWriteCustomers, billing_field
 from schema.relay import (
     Connection,
@@ -185,10 +185,12 @@ class CustomerMutations:
                 reseller_id = decode_id(input.reseller_id, "Reseller", field="resellerId")
             return await services.create_customer(session, scope, data, reseller_id)
 
-        done = await transact(info, create)
-        if done.value is None:
-            return CreateCustomerPayload(errors=done.errors)
-        return CreateCustomerPayload(customer=Customer.from_model(done.value))
+        return await respond(
+            info,
+            CreateCustomerPayload,
+            create,
+            lambda value: CreateCustomerPayload(customer=Customer.from_model(value)),
+        )
 
     @strawberry.mutation(permission_classes=[CanWriteCustomers], description="Change a customer.")
     async def update_customer(
@@ -207,7 +209,9 @@ class CustomerMutations:
             customer_id = decode_id(input.customer_id, "Customer", field="customerId")
             return await services.update_customer(session, scope, customer_id, changes)
 
-        done = await transact(info, update)
-        if done.value is None:
-            return UpdateCustomerPayload(errors=done.errors)
-        return UpdateCustomerPayload(customer=Customer.from_model(done.value))
+        return await respond(
+            info,
+            UpdateCustomerPayload,
+            update,
+            lambda value: UpdateCustomerPayload(customer=Customer.from_model(value)),
+        )

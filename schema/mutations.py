@@ -15,6 +15,7 @@ from schema.context import Info
 from schema.errors import UserError, user_errors
 
 T = TypeVar("T")
+P = TypeVar("P")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,3 +32,18 @@ async def transact(
             return Outcome(value=await action(session))
     except DomainError as error:
         return Outcome(errors=user_errors(error))
+
+
+async def respond(
+    info: Info,
+    payload: Callable[..., P],
+    action: Callable[[AsyncSession], Awaitable[T]],
+    success: Callable[[T], P],
+    scope: TenantScope | None = None,
+) -> P:
+    """The whole of most mutations: ``action`` in one transaction, then its result through
+    ``success``, or ``payload(errors=...)`` when it failed and changed nothing."""
+    done = await transact(info, action, scope)
+    if done.value is None:
+        return payload(errors=done.errors)
+    return success(done.value)

@@ -14,7 +14,7 @@ from auth.models import PortalToken as PortalTokenRow
 from auth.tokens import IssuedToken
 from schema.context import Info
 from schema.errors import UserError
-from schema.mutations import transact
+from schema.mutations import respond
 from schema.permissions import CanWriteBilling
 from schema.relay import Node, decode_id, to_global_id
 
@@ -96,9 +96,8 @@ class PortalMutations:
     async def create_customer_portal_token(
         self, info: Info, input: CreateCustomerPortalTokenInput
     ) -> CreateCustomerPortalTokenPayload:
-        principal, scope = info.context.principal, info.context.scope
+        principal, scope = info.context.caller, info.context.scope
         signer = info.context.services.signer
-        assert principal is not None
 
         async def create(session: AsyncSession) -> tuple[PortalTokenRow, IssuedToken]:
             customer_id = decode_id(input.customer_id, "Customer", field="customerId")
@@ -111,13 +110,15 @@ class PortalMutations:
                 portal.DEFAULT_TTL_MINUTES if input.ttl_minutes is None else input.ttl_minutes,
             )
 
-        done = await transact(info, create)
-        if done.value is None:
-            return CreateCustomerPortalTokenPayload(errors=done.errors)
-        row, issued = done.value
-        return CreateCustomerPortalTokenPayload(
-            token=issued.token, expires_at=row.expires_at, portal_token=PortalToken.from_model(row)
-        )
+        def created(made: tuple[PortalTokenRow, IssuedToken]) -> CreateCustomerPortalTokenPayload:
+            row, issued = made
+            return CreateCustomerPortalTokenPayload(
+                token=issued.token,
+                expires_at=row.expires_at,
+                portal_token=PortalToken.from_model(row),
+            )
+
+        return await respond(info, CreateCustomerPortalTokenPayload, create, created)
 
     @strawberry.mutation(
         permission_classes=[CanWriteBilling],
@@ -126,14 +127,17 @@ class PortalMutations:
     async def revoke_customer_portal_token(
         self, info: Info, input: RevokeCustomerPortalTokenInput
     ) -> RevokeCustomerPortalTokenPayload:
-        principal, scope = info.context.principal, info.context.scope
-        assert principal is not None
+        principal, scope = info.context.caller, info.context.scope
 
         async def revoke(session: AsyncSession) -> PortalTokenRow:
             token_id = decode_id(input.portal_token_id, "PortalToken", field="portalTokenId")
             return await portal.revoke_portal_token(session, principal, scope, token_id)
 
-        done = await transact(info, revoke)
-        if done.value is None:
-            return RevokeCustomerPortalTokenPayload(errors=done.errors)
-        return RevokeCustomerPortalTokenPayload(portal_token=PortalToken.from_model(done.value))
+        return await respond(
+            info,
+            RevokeCustomerPortalTokenPayload,
+            revoke,
+            lambda value: RevokeCustomerPortalTokenPayload(
+                portal_token=PortalToken.from_model(value)
+            ),
+        )

@@ -12,7 +12,7 @@ import strawberry
 from schema.context import Info
 from schema.errors import UserError
 from schema.money import Money, PaymentMethod
-from schema.mutations import transact
+from schema.mutations import respond
 from schema.permissions import IsPlatformAdmin, billing_field
 from schema.relay import Connection, Node, page_request, resolve_connection, to_global_id
 from tenants import models, services
@@ -160,14 +160,17 @@ class ResellerMutations:
             slug=input.slug,
             timezone=input.timezone,
         )
-        accounts, principal = info.context.services.accounts, info.context.principal
-        assert principal is not None
-        done = await transact(
-            info, lambda session: accounts.create_reseller(session, principal.actor, data)
-        )
-        if done.value is None:
-            return CreateResellerPayload(errors=done.errors)
-        reseller, owner = done.value
-        return CreateResellerPayload(
-            reseller=Reseller.from_model(reseller), owner=User.from_model(owner)
+        accounts, actor = info.context.services.accounts, info.context.caller.actor
+
+        def created(made: tuple[models.Reseller, models.User]) -> CreateResellerPayload:
+            reseller, owner = made
+            return CreateResellerPayload(
+                reseller=Reseller.from_model(reseller), owner=User.from_model(owner)
+            )
+
+        return await respond(
+            info,
+            CreateResellerPayload,
+            lambda session: accounts.create_reseller(session, actor, data),
+            created,
         )

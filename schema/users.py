@@ -14,7 +14,7 @@ from auth.principal import Principal
 from db.scope import TenantScope
 from schema.context import Info
 from schema.errors import UserError
-from schema.mutations import transact
+from schema.mutations import respond
 from schema.permissions import CanGrantBillingAccess, CanManageUsers, CanReadTenant
 from schema.relay import (
     Connection,
@@ -188,16 +188,12 @@ async def _change_user(
     change: Callable[[AsyncSession, Principal, TenantScope, uuid.UUID], Awaitable[models.User]],
 ) -> P:
     """Load the user by id in the caller's tenant (another tenant's: NOT_FOUND), change them."""
-    principal, scope = info.context.principal, info.context.scope
-    assert principal is not None
+    principal, scope = info.context.caller, info.context.scope
 
     async def act(session: AsyncSession) -> models.User:
         return await change(session, principal, scope, decode_id(user_id, "User", field="userId"))
 
-    done = await transact(info, act)
-    if done.value is None:
-        return payload(errors=done.errors)
-    return payload(user=User.from_model(done.value))
+    return await respond(info, payload, act, lambda value: payload(user=User.from_model(value)))
 
 
 @strawberry.type
@@ -207,9 +203,8 @@ class UserMutations:
         description="Invite someone by email: they are INVITED until they open the link.",
     )
     async def invite_user(self, info: Info, input: InviteUserInput) -> InviteUserPayload:
-        principal, scope = info.context.principal, info.context.scope
+        principal, scope = info.context.caller, info.context.scope
         accounts = info.context.services.accounts
-        assert principal is not None
 
         async def invite(session: AsyncSession) -> models.User:
             reseller_id = None
@@ -219,10 +214,12 @@ class UserMutations:
                 session, principal, scope, input.email, input.name, input.role, reseller_id
             )
 
-        done = await transact(info, invite)
-        if done.value is None:
-            return InviteUserPayload(errors=done.errors)
-        return InviteUserPayload(user=User.from_model(done.value))
+        return await respond(
+            info,
+            InviteUserPayload,
+            invite,
+            lambda value: InviteUserPayload(user=User.from_model(value)),
+        )
 
     @strawberry.mutation(
         permission_classes=[CanManageUsers],
@@ -243,10 +240,13 @@ class UserMutations:
         async def activate(session: AsyncSession) -> models.User:
             return await accounts.activate_user(session, input.token, input.password)
 
-        done = await transact(info, activate, scope=TenantScope.system())
-        if done.value is None:
-            return ActivateUserPayload(errors=done.errors)
-        return ActivateUserPayload(user=User.from_model(done.value))
+        return await respond(
+            info,
+            ActivateUserPayload,
+            activate,
+            lambda value: ActivateUserPayload(user=User.from_model(value)),
+            scope=TenantScope.system(),
+        )
 
     @strawberry.mutation(
         permission_classes=[CanManageUsers],
