@@ -170,6 +170,9 @@ class Accounts:
             )
         if user.status is not UserStatus.DISABLED:
             user.status = UserStatus.DISABLED
+            # Whoever lets them back in may not hold billing access to give: it is not restored.
+            revoked_billing = user.billing_access
+            user.billing_access = False
             # Sessions already handed out die too: no refresh token of theirs works any more.
             await session.execute(
                 update(RefreshToken)
@@ -177,7 +180,15 @@ class Accounts:
                 .where(RefreshToken.revoked_at.is_(None))
                 .values(revoked_at=utcnow())
             )
-            record(session, principal.actor, "user.disabled", "User", user.id, user.reseller_id)
+            record(
+                session,
+                principal.actor,
+                "user.disabled",
+                "User",
+                user.id,
+                user.reseller_id,
+                billingAccessRevoked=revoked_billing or None,
+            )
         await session.flush()
         return user
 
@@ -200,8 +211,8 @@ class Accounts:
         user_id: uuid.UUID,
         enabled: bool,
     ) -> User:
-        """Only someone who has billing access grants it; only to an ACTIVE user of the same
-        reseller; the OWNER never loses it."""
+        """Only someone who has billing access grants or revokes it; it is granted only to an
+        ACTIVE user of the same reseller (revoked from anyone); the OWNER never loses it."""
         if not (principal.is_user or principal.is_platform_admin) or not has_billing_access(
             principal
         ):
@@ -216,7 +227,7 @@ class Accounts:
                 field="enabled",
                 code="OWNER_KEEPS_BILLING_ACCESS",
             )
-        if user.status is not UserStatus.ACTIVE:
+        if enabled and user.status is not UserStatus.ACTIVE:
             raise ValidationFailed(
                 "billing access can only be given to an ACTIVE user",
                 field="userId",

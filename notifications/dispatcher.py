@@ -71,6 +71,15 @@ class Claimed:
     leased_until: datetime
 
 
+def headers_only(raw: bytes) -> bytes:
+    """The header block of a message, without its body."""
+    for separator in (b"\r\n\r\n", b"\n\n"):
+        head, found, _body = raw.partition(separator)
+        if found:
+            return head + separator
+    return raw
+
+
 def envelope(raw: bytes) -> tuple[bytes, str, list[str]]:
     """What to transmit, from whom, to whom: From; To, Cc and Bcc; the message without Bcc."""
     message = BytesParser(policy=policy.default).parsebytes(raw)
@@ -227,7 +236,14 @@ class Dispatcher:
         now = utcnow()
         values: dict[str, Any] = {"locked_until": None}
         if failure is None:
-            values.update(status=DeliveryStatus.SENT, sent_at=now, last_error=None)
+            # Once delivered, the body is the recipient's, not ours to keep: it may hold a
+            # one-time link or personal data. The headers (Message-ID, To, Subject) remain.
+            values.update(
+                status=DeliveryStatus.SENT,
+                sent_at=now,
+                last_error=None,
+                message=headers_only(item.message),
+            )
         elif isinstance(failure, TemporaryFailure) and item.attempts < self.max_attempts:
             delay = self.retry_delay(item.attempts)
             values.update(next_attempt_at=now + timedelta(seconds=delay), last_error=failure.reason)

@@ -14,7 +14,7 @@ from schema.context import Info
 from schema.errors import UserError
 from schema.money import Money, PaymentMethod
 from schema.mutations import respond
-from schema.permissions import CanReadCustomers, CanWriteCustomers, billing_field
+from schema.permissions import CanReadCustomers, CanReadTenant, CanWriteCustomers, billing_field
 from schema.relay import (
     Connection,
     Node,
@@ -40,7 +40,9 @@ class Customer(Node):
     created_at: datetime = strawberry.field(description="When it was added.")
     reseller_id: strawberry.Private[uuid.UUID]
 
-    @strawberry.field(description="The reseller this customer buys from.")
+    @strawberry.field(
+        permission_classes=[CanReadTenant], description="The reseller this customer buys from."
+    )
     async def reseller(self, info: Info) -> Reseller | None:
         row = await info.context.loaders.reseller_by_id.load(self.reseller_id)
         return Reseller.from_model(row) if row else None

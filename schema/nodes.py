@@ -43,7 +43,7 @@ class NodeType:
 
 NODE_TYPES: dict[str, NodeType] = {
     "Reseller": NodeType(
-        lambda loaders: loaders.reseller_by_id, Reseller.from_model, CanReadCustomers
+        lambda loaders: loaders.reseller_by_id, Reseller.from_model, CanReadTenant
     ),
     "Customer": NodeType(
         lambda loaders: loaders.customer_by_id, Customer.from_model, CanReadCustomers

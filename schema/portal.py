@@ -15,7 +15,7 @@ from auth.tokens import IssuedToken
 from schema.context import Info
 from schema.errors import UserError
 from schema.mutations import respond
-from schema.permissions import CanWriteBilling
+from schema.permissions import CanReadCustomers, CanWriteBilling
 from schema.relay import Node, decode_id, to_global_id
 
 if TYPE_CHECKING:
@@ -29,7 +29,9 @@ class PortalToken(Node):
     created_at: datetime = strawberry.field(description="When it was made.")
     customer_id: strawberry.Private[uuid.UUID]
 
-    @strawberry.field(description="The customer it gives access to.")
+    @strawberry.field(
+        permission_classes=[CanReadCustomers], description="The customer it gives access to."
+    )
     async def customer(
         self, info: Info
     ) -> Annotated[Customer, strawberry.lazy("schema.customers")] | None:

@@ -13,7 +13,7 @@ from schema.context import Info
 from schema.errors import UserError
 from schema.money import Money, PaymentMethod
 from schema.mutations import respond
-from schema.permissions import IsPlatformAdmin, billing_field
+from schema.permissions import CanReadCustomers, IsPlatformAdmin, billing_field
 from schema.relay import Connection, Node, page_request, resolve_connection, to_global_id
 from tenants import models, services
 from tenants.repositories import ResellerRepository
@@ -35,7 +35,10 @@ class Reseller(Node):
     invoice_prefix: str = strawberry.field(description="Prefix of the numbers of its invoices.")
     created_at: datetime = strawberry.field(description="When it joined the platform.")
 
-    @strawberry.field(description="This reseller's customers, oldest first.")
+    @strawberry.field(
+        permission_classes=[CanReadCustomers],
+        description="This reseller's customers, oldest first.",
+    )
     async def customers(
         self,
         info: Info,

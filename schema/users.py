@@ -47,7 +47,10 @@ class User(Node):
     created_at: datetime = strawberry.field(description="When the account was made.")
     reseller_id: strawberry.Private[uuid.UUID | None]
 
-    @strawberry.field(description="The reseller this user works for; null for platform admins.")
+    @strawberry.field(
+        permission_classes=[CanReadTenant],
+        description="The reseller this user works for; null for platform admins.",
+    )
     async def reseller(self, info: Info) -> Reseller | None:
         if self.reseller_id is None:
             return None

@@ -11,7 +11,7 @@ from auth import permissions as rules
 from auth.principal import PrincipalKind
 from schema.context import Info
 from schema.customers import Customer
-from schema.permissions import IsAuthenticated
+from schema.permissions import CanReadTenant, IsAuthenticated
 from schema.resellers import Reseller
 from schema.users import User
 
@@ -64,7 +64,13 @@ class Viewer:
             return User.from_model(user) if user else None
         return None
 
-    @strawberry.field(description="The caller's reseller; null for platform admins.")
+    @strawberry.field(
+        permission_classes=[CanReadTenant],
+        description=(
+            "The caller's reseller; null for platform admins. Its profile is tenant data: API"
+            " clients need customers:read, and a customer portal does not see it."
+        ),
+    )
     async def reseller(self, info: Info) -> Reseller | None:
         principal = info.context.principal
         if principal is None or principal.reseller_id is None:

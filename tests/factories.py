@@ -25,6 +25,7 @@ CLIENT_SECRET = "s3cret-of-a-test-client-0123456789"
 CLIENTS = {
     "client_all": "customers:read customers:write billing:read billing:write settings:write",
     "client_read": "customers:read",
+    "client_billing": "billing:read billing:write",
 }
 
 

@@ -1,8 +1,8 @@
 """Every operation as every kind of caller, with the outcome access.md gives each.
 
-Callers: anonymous; a MEMBER without billing access; an ADMIN with it; the OWNER; an API client
-holding every scope and one holding only customers:read; a customer portal (for A's first
-customer); the OWNER of another reseller; a platform admin. Every object named belongs to A.
+Callers: anonymous; a MEMBER without billing access; an ADMIN with it; the OWNER; API clients
+holding every scope, only customers:read, and only the billing scopes; a customer portal (for A's
+first customer); the OWNER of another reseller; a platform admin. Every object named belongs to A.
 """
 
 import pytest
@@ -18,6 +18,7 @@ CALLERS = [
     "owner",
     "client_all",
     "client_read",
+    "client_billing",
     "portal",
     "other_tenant",
     "platform",
@@ -39,9 +40,12 @@ def gid(type_name, id_):
 
 
 UNAUTH = {"anonymous": "UNAUTHENTICATED"}
+# A client with billing scopes only: no tenant data, and nothing but billing writes.
+NO_TENANT_DATA = {"client_billing": "FORBIDDEN"}
 # Who may manage users and API clients: OWNER, ADMIN and platform admins.
 MANAGERS_ONLY = {
     **UNAUTH,
+    **NO_TENANT_DATA,
     "member": "FORBIDDEN",
     "client_all": "FORBIDDEN",
     "client_read": "FORBIDDEN",
@@ -60,6 +64,7 @@ BILLING_WRITERS = {
 }
 CUSTOMER_WRITERS = {
     **UNAUTH,
+    **NO_TENANT_DATA,
     "member": "FORBIDDEN",
     "client_read": "FORBIDDEN",
     "portal": "FORBIDDEN",
@@ -70,11 +75,20 @@ CUSTOMER_WRITERS = {
 OPERATIONS = {
     # name: (document, variables(world), expected outcome per caller; "*" for the rest)
     "viewer": ("{ viewer { kind } }", lambda w: {}, {**UNAUTH, "*": "ok"}),
-    "customers": ("{ customers { totalCount } }", lambda w: {}, {**UNAUTH, "*": "ok"}),
+    "customers": (
+        "{ customers { totalCount } }",
+        lambda w: {},
+        {**UNAUTH, **NO_TENANT_DATA, "*": "ok"},
+    ),
     "users": (
         "{ users { totalCount } }",
         lambda w: {},
-        {**UNAUTH, "portal": "FORBIDDEN", "*": "ok"},
+        {**UNAUTH, **NO_TENANT_DATA, "portal": "FORBIDDEN", "*": "ok"},
+    ),
+    "viewer.reseller.customers": (
+        "{ viewer { reseller { customers { totalCount } } } }",
+        lambda w: {},
+        {**UNAUTH, **NO_TENANT_DATA, "portal": "FORBIDDEN", "*": "ok"},
     ),
     "resellers": (
         "{ resellers { totalCount } }",
@@ -94,17 +108,22 @@ OPERATIONS = {
     "node(customer)": (
         "query($id: ID!) { node(id: $id) { id } }",
         lambda w: {"id": gid("Customer", w.a.customers[0])},
-        {**UNAUTH, "other_tenant": "NOT_FOUND", "*": "ok"},
+        {**UNAUTH, **NO_TENANT_DATA, "other_tenant": "NOT_FOUND", "*": "ok"},
+    ),
+    "node(reseller)": (
+        "query($id: ID!) { node(id: $id) { id } }",
+        lambda w: {"id": gid("Reseller", w.a.id)},
+        {**UNAUTH, **NO_TENANT_DATA, "portal": "FORBIDDEN", "other_tenant": "NOT_FOUND", "*": "ok"},
     ),
     "node(another customer)": (
         "query($id: ID!) { node(id: $id) { id } }",
         lambda w: {"id": gid("Customer", w.a.customers[1])},
-        {**UNAUTH, "other_tenant": "NOT_FOUND", "portal": "NOT_FOUND", "*": "ok"},
+        {**UNAUTH, **NO_TENANT_DATA, "other_tenant": "NOT_FOUND", "portal": "NOT_FOUND", "*": "ok"},
     ),
     "nodes(user)": (
         "query($ids: [ID!]!) { nodes(ids: $ids) { id } }",
         lambda w: {"ids": [gid("User", w.a.users["member"])]},
-        {**UNAUTH, "other_tenant": "NOT_FOUND", "portal": "FORBIDDEN", "*": "ok"},
+        {**UNAUTH, **NO_TENANT_DATA, "other_tenant": "NOT_FOUND", "portal": "FORBIDDEN", "*": "ok"},
     ),
     "node(apiClient)": (
         "query($id: ID!) { node(id: $id) { id } }",
@@ -116,6 +135,7 @@ OPERATIONS = {
         lambda w: {"id": gid("Customer", w.a.customers[0])},
         {
             **UNAUTH,
+            **NO_TENANT_DATA,
             "member": "BILLING_ACCESS_REQUIRED",
             "client_read": "BILLING_ACCESS_REQUIRED",
             "other_tenant": "NOT_FOUND",
@@ -127,9 +147,10 @@ OPERATIONS = {
         lambda w: {"id": gid("Reseller", w.a.id)},
         {
             **UNAUTH,
+            **NO_TENANT_DATA,
             "member": "BILLING_ACCESS_REQUIRED",
             "client_read": "BILLING_ACCESS_REQUIRED",
-            "portal": "BILLING_ACCESS_REQUIRED",
+            "portal": "FORBIDDEN",
             "other_tenant": "NOT_FOUND",
             "*": "ok",
         },
@@ -205,6 +226,7 @@ OPERATIONS = {
             "member": "BILLING_ACCESS_REQUIRED",
             "client_all": "FORBIDDEN",
             "client_read": "FORBIDDEN",
+            "client_billing": "FORBIDDEN",
             "portal": "FORBIDDEN",
             "other_tenant": "NOT_FOUND",
             "*": "ok",

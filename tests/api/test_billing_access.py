@@ -3,9 +3,12 @@
 import pytest
 from graphql import parse
 from graphql.language import FieldDefinitionNode, ObjectTypeDefinitionNode
+from sqlalchemy import update
 
+from db.scope import TenantScope
 from schema import build_schema
 from schema.relay import to_global_id
+from tenants.models import User, UserStatus
 from tests.factories import World
 
 BILLING_TYPES = {"Money", "PaymentMethod"}
@@ -154,3 +157,28 @@ async def test_grant_rules(api, world: World):
         "billing-member@alpha.example": True,
         "invited@alpha.example": False,
     }
+
+
+async def test_disabling_a_user_takes_their_billing_access_for_good(api, world: World):
+    billing_member = to_global_id("User", world.a.users["billing_member"])
+    owner = world.token("owner", world.a)
+    disable = "mutation($id: ID!) { disableUser(input: {userId: $id}) { errors { code } } }"
+    enable = """mutation($id: ID!) { enableUser(input: {userId: $id}) {
+      user { status billingAccess } errors { code } } }"""
+    await api(disable, {"id": billing_member}, token=owner)
+    # an ADMIN without billing access lets them back in: billing access does not come back
+    body = await api(enable, {"id": billing_member}, token=world.token("manager", world.a))
+    assert body["data"]["enableUser"]["user"] == {"status": "ACTIVE", "billingAccess": False}
+
+
+async def test_billing_access_can_be_revoked_from_a_user_who_is_not_active(api, db, world: World):
+    async with db.write(TenantScope.tenant(world.a.id)) as session:
+        await session.execute(
+            update(User)
+            .where(User.id == world.a.users["billing_member"])
+            .values(status=UserStatus.DISABLED)
+        )
+    target = to_global_id("User", world.a.users["billing_member"])
+    body = await api(SET, {"id": target, "enabled": False}, token=world.token("owner", world.a))
+    assert body["data"]["setBillingAccess"]["errors"] == []
+    assert body["data"]["setBillingAccess"]["user"]["billingAccess"] is False

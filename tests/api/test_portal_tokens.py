@@ -43,10 +43,13 @@ async def test_a_portal_sees_its_own_customer_and_nothing_else(api, world: World
     token = made["token"]
 
     viewer = await api(VIEWER, token=token)
-    assert "errors" not in viewer
     assert viewer["data"]["viewer"]["kind"] == "PORTAL"
     assert viewer["data"]["viewer"]["user"] is None
-    assert viewer["data"]["viewer"]["reseller"] == {"name": "Alpha Reseller"}
+    # the reseller's profile is tenant data, not the customer's
+    assert viewer["data"]["viewer"]["reseller"] is None
+    assert [(e["path"], e["extensions"]["code"]) for e in viewer["errors"]] == [
+        (["viewer", "reseller"], "FORBIDDEN")
+    ]
     assert viewer["data"]["viewer"]["customer"] == {
         "name": "Alpha Customer 2",
         "balance": {"amount": "0.00"},

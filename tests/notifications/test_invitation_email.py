@@ -10,11 +10,13 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
+from db.database import Database
+from notifications.models import DeliveryStatus
 from server.app import create_app
 from server.settings import Settings
 from tests.conftest import Api
 from tests.factories import World
-from tests.notifications import SmtpServer, eventually
+from tests.notifications import Outbox, SmtpServer, eventually
 
 INVITE = """mutation($input: InviteUserInput!) {
   inviteUser(input: $input) { user { status } errors { code } }
@@ -50,7 +52,7 @@ async def mailing_api(settings: Settings, smtp: SmtpServer) -> AsyncIterator[Api
 
 
 async def test_invited_user_activates_from_the_email_and_signs_in(
-    mailing_api: Api, smtp: SmtpServer, world: World
+    mailing_api: Api, smtp: SmtpServer, world: World, db: Database
 ):
     # given an OWNER invites someone
     body = await mailing_api(
@@ -74,6 +76,16 @@ async def test_invited_user_activates_from_the_email_and_signs_in(
     assert "owner@alpha.example invited you" in text
     (link,) = re.findall(r"https://panel\.alpha\.example/activate\?token=\S+", text)
     token = link.rsplit("=", 1)[1]
+
+    # and once sent, the outbox keeps the headers but not the link
+    async def recorded_sent() -> bool:
+        (row,) = (await Outbox(db).rows()).values()
+        return row.status is DeliveryStatus.SENT
+
+    await eventually(recorded_sent, within=10, what="SENT recorded")
+    (row,) = (await Outbox(db).rows()).values()
+    assert token.encode() not in row.message
+    assert str(message["Message-ID"]).encode() in row.message
 
     # and the link is used to set a password
     body = await mailing_api(ACTIVATE, {"token": token, "password": PASSWORD})
