@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.models import ActivationToken, RefreshToken
-from auth.passwords import check_password_policy, hash_password
+from auth.passwords import check_password_policy, hash_password_off_loop
 from auth.permissions import has_billing_access
 from auth.principal import Principal
 from core.clock import utcnow
@@ -148,7 +148,7 @@ class Accounts:
         if user is None or user.status is not UserStatus.INVITED:
             raise ValidationFailed(INVALID_ACTIVATION, field="token", code="INVALID_TOKEN")
         check_password_policy(password or "", user.email)
-        user.password_hash = hash_password(password)
+        user.password_hash = await hash_password_off_loop(password)
         user.status = UserStatus.ACTIVE
         link.used_at = now
         actor = Actor("USER", user.id, user.email)

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.models import RefreshToken
-from auth.passwords import hash_password, needs_rehash, verify_password
+from auth.passwords import hash_password_off_loop, needs_rehash, verify_password_off_loop
 from auth.tokens import USER_AUDIENCE, TokenSigner
 from core.clock import utcnow
 from core.errors import DomainError
@@ -67,12 +67,12 @@ class Authenticator:
             address
         ) or await UserRepository(session, TenantScope.system()).by_email(address)
         password_hash = account.password_hash if account is not None else None
-        if not verify_password(password_hash, password or ""):
+        if not await verify_password_off_loop(password_hash, password or ""):
             raise LoginFailed(INVALID_CREDENTIALS)
         if account is None or account.status is not UserStatus.ACTIVE:
             raise LoginFailed(INVALID_CREDENTIALS)
         if password_hash and needs_rehash(password_hash):
-            account.password_hash = hash_password(password)
+            account.password_hash = await hash_password_off_loop(password)
         return await self._sign_in(session, account, family_id=new_id())
 
     async def refresh(self, session: AsyncSession, refresh_token: str) -> SignedIn:
