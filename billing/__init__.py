@@ -1,0 +1,1 @@
+"""Catalog and prices, money, subscriptions and usage, invoices, statements, payments."""
