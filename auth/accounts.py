@@ -7,7 +7,6 @@ or not at all.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import uuid
 from collections.abc import Iterator
@@ -15,14 +14,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth.models import ActivationToken, RefreshToken
+from auth.models import ActivationToken
 from auth.passwords import check_password_policy, hash_password_off_loop
 from auth.permissions import has_billing_access
 from auth.principal import Principal
+from auth.repositories import ActivationTokenRepository, RefreshTokenRepository, digest
 from core.clock import utcnow
 from core.errors import Forbidden, NotFound, ValidationFailed
 from core.ids import new_id
@@ -43,10 +42,6 @@ INVALID_ACTIVATION = "this activation link is invalid, used or expired"
 class AccountPolicy:
     activation_url: str
     invitation_ttl: timedelta = timedelta(days=7)
-
-
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _taken(field: str) -> ValidationFailed:
@@ -137,14 +132,11 @@ class Accounts:
         ``session`` runs in the system scope: the link is all that names the tenant.
         """
         now = utcnow()
-        link = await session.scalar(
-            select(ActivationToken)
-            .where(ActivationToken.token_hash == _hash(token or ""))
-            .with_for_update()
-        )
+        system = TenantScope.system()
+        link = await ActivationTokenRepository(session, system).by_secret_for_update(token)
         if link is None or link.used_at is not None or link.expires_at <= now:
             raise ValidationFailed(INVALID_ACTIVATION, field="token", code="INVALID_TOKEN")
-        user = await session.get(User, (link.reseller_id, link.user_id))
+        user = await UserRepository(session, system).get(link.user_id)
         if user is None or user.status is not UserStatus.INVITED:
             raise ValidationFailed(INVALID_ACTIVATION, field="token", code="INVALID_TOKEN")
         check_password_policy(password or "", user.email)
@@ -174,12 +166,7 @@ class Accounts:
             revoked_billing = user.billing_access
             user.billing_access = False
             # Sessions already handed out die too: no refresh token of theirs works any more.
-            await session.execute(
-                update(RefreshToken)
-                .where(RefreshToken.subject == f"user:{user.id}")
-                .where(RefreshToken.revoked_at.is_(None))
-                .values(revoked_at=utcnow())
-            )
+            await RefreshTokenRepository(session).revoke_subject(f"user:{user.id}")
             record(
                 session,
                 principal.actor,
@@ -256,12 +243,8 @@ class Accounts:
     ) -> None:
         """A fresh one-time link (earlier ones stop working), emailed through the outbox."""
         now = utcnow()
-        await session.execute(
-            update(ActivationToken)
-            .where(ActivationToken.reseller_id == user.reseller_id)
-            .where(ActivationToken.user_id == user.id)
-            .where(ActivationToken.used_at.is_(None))
-            .values(used_at=now)
+        await ActivationTokenRepository(session, TenantScope.system()).spend_all_of(
+            user.reseller_id, user.id
         )
         token = secrets.token_urlsafe(32)
         expires_at = now + self.policy.invitation_ttl
@@ -270,7 +253,7 @@ class Accounts:
                 reseller_id=user.reseller_id,
                 id=new_id(),
                 user_id=user.id,
-                token_hash=_hash(token),
+                token_hash=digest(token),
                 expires_at=expires_at,
             )
         )

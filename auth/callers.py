@@ -10,8 +10,8 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
-from auth.models import ApiClient, PortalToken
 from auth.principal import Principal, PrincipalKind
+from auth.repositories import ApiClientRepository, PortalTokenRepository
 from auth.tokens import PORTAL_AUDIENCE, USER_AUDIENCE, InvalidToken, TokenSigner
 from core.clock import utcnow
 from db.database import Database
@@ -70,7 +70,7 @@ class Callers:
     ) -> Principal:
         scope = TenantScope.tenant(reseller_id)
         async with self.db.read(scope) as session:
-            client = await session.get(ApiClient, (reseller_id, client_id))
+            client = await ApiClientRepository(session, scope).get(client_id)
         if client is None or client.revoked_at is not None:
             raise InvalidToken("client")
         granted = frozenset(str(claims.get("scope", "")).split())
@@ -89,7 +89,7 @@ class Callers:
     ) -> Principal:
         scope = TenantScope.tenant(reseller_id)
         async with self.db.read(scope) as session:
-            row = await session.get(PortalToken, (reseller_id, portal_token_id))
+            row = await PortalTokenRepository(session, scope).get(portal_token_id)
         if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
             raise InvalidToken("portal token")
         return Principal(

@@ -6,7 +6,6 @@ the client may do (access.md); a client can never be given more than its creator
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import uuid
@@ -16,13 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from auth.models import ApiClient
 from auth.permissions import has_billing_access
 from auth.principal import Principal
+from auth.repositories import ApiClientRepository, digest
 from core.clock import utcnow
 from core.errors import NotFound, ValidationFailed
 from core.ids import new_id
 from core.validation import required_text
 from db.scope import TenantScope
 from tenants.audit import record
-from tenants.repositories import ResellerRepository, ScopedRepository
+from tenants.repositories import ResellerRepository
 
 SCOPES = ("customers:read", "customers:write", "billing:read", "billing:write", "settings:write")
 # Writing implies reading what you write.
@@ -31,12 +31,8 @@ BILLING_SCOPES = frozenset({"billing:read", "billing:write"})
 CLIENT_ID_PREFIX = "cb_"
 
 
-def hash_secret(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
 def secret_matches(client: ApiClient, secret: str) -> bool:
-    return hmac.compare_digest(client.secret_hash, hash_secret(secret or ""))
+    return hmac.compare_digest(client.secret_hash, digest(secret))
 
 
 def normalize_scopes(requested: list[str]) -> list[str]:
@@ -81,7 +77,7 @@ async def create_api_client(
         id=new_id(),
         name=label,
         client_id=CLIENT_ID_PREFIX + secrets.token_urlsafe(16),
-        secret_hash=hash_secret(secret),
+        secret_hash=digest(secret),
         scopes=" ".join(granted),
     )
     session.add(client)
@@ -117,12 +113,3 @@ async def revoke_api_client(
         )
     await session.flush()
     return client
-
-
-class ApiClientRepository(ScopedRepository[ApiClient]):
-    model = ApiClient
-
-    async def by_client_id(self, client_id: str) -> ApiClient | None:
-        """By the public client id, for the token endpoint: there the session runs in the
-        system scope, since the client id is what names the tenant."""
-        return await self.session.scalar(self.select().where(ApiClient.client_id == client_id))

@@ -13,21 +13,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.models import PortalToken
 from auth.principal import Principal
+from auth.repositories import PortalTokenRepository
 from auth.tokens import PORTAL_AUDIENCE, IssuedToken, TokenSigner
 from core.clock import utcnow
 from core.errors import NotFound, ValidationFailed
 from core.ids import new_id
 from db.scope import TenantScope
 from tenants.audit import record
-from tenants.repositories import CustomerRepository, ScopedRepository
+from tenants.repositories import CustomerRepository
 
 MIN_TTL_MINUTES = 1
 MAX_TTL_MINUTES = 24 * 60
 DEFAULT_TTL_MINUTES = 60
-
-
-class PortalTokenRepository(ScopedRepository[PortalToken]):
-    model = PortalToken
 
 
 async def create_portal_token(

@@ -5,17 +5,16 @@ Turning a presented token back into a caller is ``auth.callers``.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.models import RefreshToken
 from auth.passwords import hash_password_off_loop, needs_rehash, verify_password_off_loop
+from auth.repositories import RefreshTokenRepository, digest
 from auth.tokens import USER_AUDIENCE, TokenSigner
 from core.clock import utcnow
 from core.errors import DomainError
@@ -51,10 +50,6 @@ def _subject(account: User | PlatformAdmin) -> str:
     return f"admin:{account.id}" if isinstance(account, PlatformAdmin) else f"user:{account.id}"
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 class Authenticator:
     def __init__(self, signer: TokenSigner, policy: TokenPolicy | None = None) -> None:
         self.signer = signer
@@ -78,11 +73,7 @@ class Authenticator:
     async def refresh(self, session: AsyncSession, refresh_token: str) -> SignedIn:
         """Rotate: the presented token is spent; presenting a spent one revokes its whole family."""
         now = utcnow()
-        stored = await session.scalar(
-            select(RefreshToken)
-            .where(RefreshToken.token_hash == _hash(refresh_token or ""))
-            .with_for_update()
-        )
+        stored = await RefreshTokenRepository(session).by_secret(refresh_token, for_update=True)
         if stored is None or stored.revoked_at is not None or stored.expires_at <= now:
             raise LoginFailed("invalid or expired refresh token")
         if stored.used_at is not None:
@@ -98,17 +89,11 @@ class Authenticator:
     async def revoke_family(self, session: AsyncSession, refresh_token: str) -> None:
         """A spent token came back: someone holds a copy, so every token of its family dies,
         and the audit log of the account's reseller says so."""
-        stored = await session.scalar(
-            select(RefreshToken).where(RefreshToken.token_hash == _hash(refresh_token or ""))
-        )
+        tokens = RefreshTokenRepository(session)
+        stored = await tokens.by_secret(refresh_token)
         if stored is None:
             return
-        await session.execute(
-            update(RefreshToken)
-            .where(RefreshToken.family_id == stored.family_id)
-            .where(RefreshToken.revoked_at.is_(None))
-            .values(revoked_at=utcnow())
-        )
+        await tokens.revoke_family(stored.family_id)
         account = await self._account(session, stored.subject)
         record(
             session,
@@ -130,7 +115,7 @@ class Authenticator:
         refresh = secrets.token_urlsafe(32)
         session.add(
             RefreshToken(
-                token_hash=_hash(refresh),
+                token_hash=digest(refresh),
                 family_id=family_id,
                 subject=subject,
                 expires_at=utcnow() + timedelta(seconds=self.policy.refresh_ttl_seconds),

@@ -10,8 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth import clients
 from auth.models import ApiClient as ApiClientRow
+from auth.repositories import ApiClientRepository
 from schema.context import Info
-from schema.errors import UserError
+from schema.errors import Payload
 from schema.mutations import respond
 from schema.permissions import CanManageUsers
 from schema.relay import (
@@ -68,14 +69,11 @@ class CreateApiClientInput:
 
 
 @strawberry.type(description="Result of createApiClient: the secret is shown this once.")
-class CreateApiClientPayload:
+class CreateApiClientPayload(Payload):
     api_client: ApiClient | None = strawberry.field(default=None, description="The new client.")
     client_id: str | None = strawberry.field(default=None, description="Its public id.")
     client_secret: str | None = strawberry.field(
         default=None, description="Its secret: shown only now, stored only as a hash."
-    )
-    errors: list[UserError] = strawberry.field(
-        default_factory=list, description="Why nothing was created; empty on success."
     )
 
 
@@ -85,12 +83,9 @@ class RevokeApiClientInput:
 
 
 @strawberry.type(description="Result of revokeApiClient.")
-class RevokeApiClientPayload:
+class RevokeApiClientPayload(Payload):
     api_client: ApiClient | None = strawberry.field(
         default=None, description="The client, now revoked."
-    )
-    errors: list[UserError] = strawberry.field(
-        default_factory=list, description="Why nothing changed; empty on success."
     )
 
 
@@ -111,7 +106,7 @@ class ApiClientQueries:
         return await resolve_connection(
             info,
             ApiClientConnection,
-            clients.ApiClientRepository,
+            ApiClientRepository,
             page_request(first, after, last, before),
             ApiClient.from_model,
         )

@@ -13,9 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
 from auth.accounts import Accounts
-from auth.clients import ApiClientRepository
-from auth.portal import PortalTokenRepository
 from auth.principal import Principal
+from auth.repositories import ApiClientRepository, PortalTokenRepository
 from auth.sessions import Authenticator
 from auth.tokens import TokenSigner
 from db.database import Database

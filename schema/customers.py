@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.pagination import PageRequest
 from schema.context import Info
-from schema.errors import UserError
+from schema.errors import Payload
 from schema.money import Money, PaymentMethod
 from schema.mutations import respond
 from schema.permissions import CanReadCustomers, CanReadTenant, CanWriteCustomers, billing_field
@@ -98,12 +98,9 @@ class UpdateCustomerInput:
 
 
 @strawberry.type
-class CustomerPayload:
+class CustomerPayload(Payload):
     customer: Customer | None = strawberry.field(
         default=None, description="The customer as saved; null when there are errors."
-    )
-    errors: list[UserError] = strawberry.field(
-        default_factory=list, description="Why nothing was saved; empty on success."
     )
 
 

@@ -41,6 +41,14 @@ class UserError:
         return cls(code=problem.code, message=problem.message, field=problem.field)
 
 
+@strawberry.type(description="What every mutation payload has.")
+class Payload:
+    errors: list[UserError] = strawberry.field(
+        default_factory=list,
+        description="Why nothing changed; empty on success.",
+    )
+
+
 def user_errors(error: DomainError) -> list[UserError]:
     return [UserError.from_problem(p) for p in error.problems]
 

@@ -13,7 +13,7 @@ from auth import portal
 from auth.models import PortalToken as PortalTokenRow
 from auth.tokens import IssuedToken
 from schema.context import Info
-from schema.errors import UserError
+from schema.errors import Payload
 from schema.mutations import respond
 from schema.permissions import CanReadCustomers, CanWriteBilling
 from schema.relay import Node, decode_id, to_global_id
@@ -61,16 +61,13 @@ class CreateCustomerPortalTokenInput:
 
 
 @strawberry.type(description="Result of createCustomerPortalToken.")
-class CreateCustomerPortalTokenPayload:
+class CreateCustomerPortalTokenPayload(Payload):
     token: str | None = strawberry.field(
         default=None, description="Bearer token for the customer portal (its own audience)."
     )
     expires_at: datetime | None = strawberry.field(default=None, description="When it expires.")
     portal_token: PortalToken | None = strawberry.field(
         default=None, description="The token's record: revoke it by this id."
-    )
-    errors: list[UserError] = strawberry.field(
-        default_factory=list, description="Why nothing was made; empty on success."
     )
 
 
@@ -80,12 +77,9 @@ class RevokeCustomerPortalTokenInput:
 
 
 @strawberry.type(description="Result of revokeCustomerPortalToken.")
-class RevokeCustomerPortalTokenPayload:
+class RevokeCustomerPortalTokenPayload(Payload):
     portal_token: PortalToken | None = strawberry.field(
         default=None, description="The token, now revoked."
-    )
-    errors: list[UserError] = strawberry.field(
-        default_factory=list, description="Why nothing changed; empty on success."
     )
 
 

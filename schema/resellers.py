@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from schema.context import Info
-from schema.errors import UserError
+from schema.errors import Payload
 from schema.money import Money, PaymentMethod
 from schema.mutations import respond
 from schema.permissions import CanReadCustomers, IsPlatformAdmin, billing_field
@@ -104,13 +104,10 @@ class CreateResellerInput:
 
 
 @strawberry.type(description="Result of createReseller.")
-class CreateResellerPayload:
+class CreateResellerPayload(Payload):
     reseller: Reseller | None = strawberry.field(default=None, description="The new reseller.")
     owner: Annotated[User, strawberry.lazy("schema.users")] | None = strawberry.field(
         default=None, description="Its OWNER, INVITED until they accept."
-    )
-    errors: list[UserError] = strawberry.field(
-        default_factory=list, description="Why nothing was created; empty on success."
     )
 
 

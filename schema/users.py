@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from auth.principal import Principal
 from db.scope import TenantScope
 from schema.context import Info
-from schema.errors import UserError
+from schema.errors import Payload
 from schema.mutations import respond
 from schema.permissions import CanGrantBillingAccess, CanManageUsers, CanReadTenant
 from schema.relay import (
@@ -142,12 +142,9 @@ class SetBillingAccessInput:
 
 
 @strawberry.type(description="A user as saved, or why nothing changed.")
-class UserPayload:
+class UserPayload(Payload):
     user: User | None = strawberry.field(
         default=None, description="The user as saved; null when there are errors."
-    )
-    errors: list[UserError] = strawberry.field(
-        default_factory=list, description="Why nothing changed; empty on success."
     )
 
 

@@ -8,9 +8,9 @@ from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from auth.clients import ApiClientRepository
 from auth.models import ApiClient
 from auth.oauth import TokenRequest, issue_client_token
+from auth.repositories import ApiClientRepository
 from core.clock import utcnow
 from db.scope import TenantScope
 from schema.context import Services

@@ -8,9 +8,9 @@ from datetime import timedelta
 from decimal import Decimal
 from functools import cache
 
-from auth.clients import hash_secret
 from auth.models import ApiClient, PortalToken
 from auth.passwords import hash_password
+from auth.repositories import digest
 from auth.tokens import PORTAL_AUDIENCE, USER_AUDIENCE, TokenSigner
 from core.clock import utcnow
 from core.ids import new_id
@@ -131,7 +131,7 @@ async def make_tenant(session, slug: str, customers: int = 3) -> Tenant:  # type
             id=new_id(),
             name=f"{slug} {key}",
             client_id=f"cb_{slug}_{key}",
-            secret_hash=hash_secret(CLIENT_SECRET),
+            secret_hash=digest(CLIENT_SECRET),
             scopes=scopes,
         )
         session.add(client)
