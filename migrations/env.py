@@ -11,6 +11,7 @@ from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import auth.models  # noqa: F401
+import billing.models  # noqa: F401
 import notifications.models  # noqa: F401
 import tenants.audit
 import tenants.models  # noqa: F401
