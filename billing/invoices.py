@@ -123,3 +123,7 @@ class FieldDefinitionRepository(ScopedRepository[InvoiceFieldDefinition]):
         for row in await self.session.scalars(statement.order_by(*order)):
             found[row.reseller_id].append(row)
         return found
+
+
+class PaymentRepository(ScopedRepository[Payment]):
+    model = Payment

@@ -18,12 +18,21 @@ from strawberry.tools import merge_types
 
 from schema.api_clients import ApiClient, ApiClientMutations, ApiClientQueries
 from schema.audit import AuditEvent, AuditQueries
+from schema.catalog import CatalogMutations, CatalogQueries, Product, Vendor
 from schema.customers import Customer, CustomerMutations, CustomerQueries
 from schema.errors import CodedErrors
+from schema.invoices import Invoice, InvoiceMutations, InvoiceQueries, Payment
 from schema.nodes import NodeQueries
 from schema.portal import PortalMutations, PortalToken
+from schema.prices import PriceMutations, PriceOverride, PriceQueries
 from schema.resellers import Reseller, ResellerMutations, ResellerQueries
 from schema.sessions import SessionMutations
+from schema.subscriptions import (
+    Subscription,
+    SubscriptionMutations,
+    SubscriptionQueries,
+    UsageRecord,
+)
 from schema.users import User, UserMutations, UserQueries
 from schema.viewer import ViewerQueries
 
@@ -41,6 +50,10 @@ Query = merge_types(
         UserQueries,
         ApiClientQueries,
         AuditQueries,
+        CatalogQueries,
+        PriceQueries,
+        SubscriptionQueries,
+        InvoiceQueries,
     ),
 )
 Query.__strawberry_definition__.description = "Everything that can be read."  # type: ignore[attr-defined]
@@ -53,6 +66,10 @@ Mutation = merge_types(
         CustomerMutations,
         ApiClientMutations,
         PortalMutations,
+        CatalogMutations,
+        PriceMutations,
+        SubscriptionMutations,
+        InvoiceMutations,
     ),
 )
 Mutation.__strawberry_definition__.description = "Everything that changes something."  # type: ignore[attr-defined]
@@ -68,7 +85,21 @@ def build_schema(*, development: bool = False) -> strawberry.Schema:
     return Schema(
         query=Query,
         mutation=Mutation,
-        types=[Reseller, Customer, User, ApiClient, PortalToken, AuditEvent],
+        types=[
+            Reseller,
+            Customer,
+            User,
+            ApiClient,
+            PortalToken,
+            AuditEvent,
+            Vendor,
+            Product,
+            PriceOverride,
+            Subscription,
+            UsageRecord,
+            Invoice,
+            Payment,
+        ],
         extensions=[
             lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
             lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 import strawberry
@@ -17,6 +18,18 @@ from auth.principal import Principal
 from auth.repositories import ApiClientRepository, PortalTokenRepository
 from auth.sessions import Authenticator
 from auth.tokens import TokenSigner
+from billing.catalog import Catalog
+from billing.invoices import (
+    FieldDefinitionRepository,
+    InvoiceChildren,
+    InvoiceRepository,
+    PaymentRepository,
+)
+from billing.lifecycle import InvoiceLifecycle
+from billing.models import InvoiceKind
+from billing.prices import PriceOverrideRepository
+from billing.statements import balances
+from billing.subscriptions import SubscriptionRepository, UsageRepository
 from db.database import Database
 from db.scope import TenantScope
 from tenants.audit import AuditRepository
@@ -39,6 +52,7 @@ class Services:
     authenticator: Authenticator
     accounts: Accounts
     signer: TokenSigner
+    lifecycle: InvoiceLifecycle
     development: bool = False
 
 
@@ -56,6 +70,26 @@ class Loaders:
         self.audit_event_by_id = self._loader(lambda s: AuditRepository(s, scope).by_ids)
         self.platform_admin_by_id = self._loader(
             lambda s: PlatformAdminRepository(s).by_ids if scope.all_tenants else _none
+        )
+        self.vendor_by_id = self._loader(lambda s: Catalog(s).vendors_by_ids)
+        self.product_by_id = self._loader(lambda s: Catalog(s).products_by_ids)
+        self.prices_by_product_id = self._loader(lambda s: Catalog(s).prices_by_product_ids)
+        self.subscription_by_id = self._loader(lambda s: SubscriptionRepository(s, scope).by_ids)
+        self.usage_record_by_id = self._loader(lambda s: UsageRepository(s, scope).by_ids)
+        self.price_override_by_id = self._loader(lambda s: PriceOverrideRepository(s, scope).by_ids)
+        self.invoice_by_id = self._loader(lambda s: InvoiceRepository(s, scope).by_ids)
+        self.payment_by_id = self._loader(lambda s: PaymentRepository(s, scope).by_ids)
+        self.lines_by_invoice_id = self._loader(lambda s: InvoiceChildren(s, scope).lines)
+        self.charges_by_invoice_id = self._loader(lambda s: InvoiceChildren(s, scope).charges)
+        self.payments_by_invoice_id = self._loader(lambda s: InvoiceChildren(s, scope).payments)
+        self.field_definitions_by_reseller_id = self._loader(
+            lambda s: FieldDefinitionRepository(s, scope).by_resellers
+        )
+        self.customer_balance_by_id = self._loader(
+            lambda s: partial(balances, s, scope, InvoiceKind.RETAIL)
+        )
+        self.reseller_balance_by_id = self._loader(
+            lambda s: partial(balances, s, scope, InvoiceKind.WHOLESALE)
         )
 
     def _loader(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
+from typing import Annotated
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +25,7 @@ from schema.relay import (
     to_global_id,
 )
 from schema.resellers import AccountStatus, Reseller
+from schema.statements import Statement, customer_statement
 from tenants import models, services
 from tenants.repositories import CustomerRepository
 
@@ -39,6 +41,7 @@ class Customer(Node):
     status: AccountStatus = strawberry.field(description="DEACTIVATED after unpaid bills.")
     created_at: datetime = strawberry.field(description="When it was added.")
     reseller_id: strawberry.Private[uuid.UUID]
+    db_id: strawberry.Private[uuid.UUID]
 
     @strawberry.field(
         permission_classes=[CanReadTenant], description="The reseller this customer buys from."
@@ -48,8 +51,18 @@ class Customer(Node):
         return Reseller.from_model(row) if row else None
 
     @billing_field(description="What it owes now: the amounts due of its open invoices.")
-    def balance(self) -> Money | None:
-        return Money.of(Decimal(0), self.currency)
+    async def balance(self, info: Info) -> Money | None:
+        owed = await info.context.loaders.customer_balance_by_id.load(self.db_id)
+        return Money.of(owed or Decimal(0), self.currency)
+
+    @billing_field(description="Its statement for a date range (both days included), computed now.")
+    async def statement(
+        self,
+        info: Info,
+        start: Annotated[date, strawberry.argument(name="from", description="First day.")],
+        end: Annotated[date, strawberry.argument(name="to", description="Last day.")],
+    ) -> Statement | None:
+        return await customer_statement(info, self.db_id, start, end)
 
     @billing_field(description="The card its invoices are charged to; null if none.")
     def payment_method(self) -> PaymentMethod | None:
@@ -68,6 +81,7 @@ class Customer(Node):
             status=row.status,
             created_at=row.created_at,
             reseller_id=row.reseller_id,
+            db_id=row.id,
         )
 
 

@@ -21,8 +21,13 @@ class Money:
         return format_money(self.amount, self.currency)
 
     @classmethod
-    def of(cls, amount: Decimal, currency: str) -> Money:
-        return cls(amount=quantize(amount, currency), currency=currency)
+    def of(cls, amount: Decimal, currency: str, *, exact: bool = False) -> Money:
+        """Rounded to the currency's minor units; ``exact`` (unit prices) keeps any further
+        decimals the amount has, without trailing zeros."""
+        rounded = quantize(amount, currency)
+        if exact and rounded != amount:
+            return cls(amount=amount.normalize(), currency=currency)
+        return cls(amount=rounded, currency=currency)
 
 
 @strawberry.type(description="A card on file, as the payment gateway describes it.")

@@ -16,21 +16,27 @@ from strawberry.dataloader import DataLoader
 
 from schema.api_clients import ApiClient
 from schema.audit import AuditEvent
+from schema.catalog import Product, Vendor
 from schema.context import Info, Loaders
 from schema.customers import Customer
 from schema.errors import NOT_FOUND, ApiError
+from schema.invoices import Invoice, Payment
 from schema.permissions import (
     CanManageUsers,
     CanReadAudit,
     CanReadCustomers,
     CanReadTenant,
     CanWriteBilling,
+    HasBillingAccess,
+    HasResellerBillingAccess,
     IsAuthenticated,
     Rule,
 )
 from schema.portal import PortalToken
+from schema.prices import PriceOverride
 from schema.relay import Node, from_global_id
 from schema.resellers import Reseller
+from schema.subscriptions import Subscription, UsageRecord
 from schema.users import User
 
 
@@ -60,6 +66,25 @@ NODE_TYPES: dict[str, NodeType] = {
     ),
     "AuditEvent": NodeType(
         lambda loaders: loaders.audit_event_by_id, AuditEvent.from_model, CanReadAudit
+    ),
+    "Vendor": NodeType(lambda loaders: loaders.vendor_by_id, Vendor.from_model, CanReadTenant),
+    "Product": NodeType(lambda loaders: loaders.product_by_id, Product.from_model, CanReadTenant),
+    "PriceOverride": NodeType(
+        lambda loaders: loaders.price_override_by_id,
+        PriceOverride.from_model,
+        HasResellerBillingAccess,
+    ),
+    "Subscription": NodeType(
+        lambda loaders: loaders.subscription_by_id, Subscription.from_model, CanReadCustomers
+    ),
+    "UsageRecord": NodeType(
+        lambda loaders: loaders.usage_record_by_id, UsageRecord.from_model, CanReadCustomers
+    ),
+    "Invoice": NodeType(
+        lambda loaders: loaders.invoice_by_id, Invoice.from_model, HasBillingAccess
+    ),
+    "Payment": NodeType(
+        lambda loaders: loaders.payment_by_id, Payment.from_model, HasBillingAccess
     ),
 }
 

@@ -106,12 +106,13 @@ class CanGrantBillingAccess(Rule):
 
 
 @strawberry.schema_directive(
-    locations=[Location.FIELD_DEFINITION],
+    locations=[Location.FIELD_DEFINITION, Location.OBJECT],
     name="billingAccess",
     description=(
         "Billing data: resolves only for callers with billing access (users granted it, the"
         " OWNER, API clients with billing:read, a portal for its own customer); anyone else gets"
-        " null and an error with code BILLING_ACCESS_REQUIRED."
+        " null and an error with code BILLING_ACCESS_REQUIRED. On a type: every field of it is"
+        " billing data, reachable only through fields that carry the directive."
     ),
 )
 class BillingAccess:
@@ -127,4 +128,13 @@ def billing_field(*, description: str, reseller_own: bool = False, **kwargs: Any
         permission_classes=[guard],
         directives=[BillingAccess()],
         **kwargs,
+    )
+
+
+def billing_mutation(*, description: str) -> Any:
+    """A mutation that changes billing (prices, invoices): billing access, or billing:write."""
+    return strawberry.mutation(
+        description=description,
+        permission_classes=[CanWriteBilling],
+        directives=[BillingAccess()],
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,6 +15,7 @@ from schema.money import Money, PaymentMethod
 from schema.mutations import respond
 from schema.permissions import CanReadCustomers, IsPlatformAdmin, billing_field
 from schema.relay import Connection, Node, page_request, resolve_connection, to_global_id
+from schema.statements import Statement, reseller_statement
 from tenants import models, services
 from tenants.repositories import ResellerRepository
 
@@ -59,8 +60,21 @@ class Reseller(Node):
         description="What it owes the platform now: the amounts due of its open bills.",
         reseller_own=True,
     )
-    def balance(self) -> Money | None:
-        return Money.of(Decimal(0), self.currency)
+    async def balance(self, info: Info) -> Money | None:
+        owed = await info.context.loaders.reseller_balance_by_id.load(self.reseller_id)
+        return Money.of(owed or Decimal(0), self.currency)
+
+    @billing_field(
+        description="Its statement with the platform for a date range, computed now.",
+        reseller_own=True,
+    )
+    async def statement(
+        self,
+        info: Info,
+        start: Annotated[date, strawberry.argument(name="from", description="First day.")],
+        end: Annotated[date, strawberry.argument(name="to", description="Last day.")],
+    ) -> Statement | None:
+        return await reseller_statement(info, self.reseller_id, start, end)
 
     @billing_field(
         description="The card its bills from the platform are charged to; null if none.",

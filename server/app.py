@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from auth.accounts import AccountPolicy, Accounts
+from billing.lifecycle import BillingPolicy, InvoiceLifecycle
 from auth.callers import Callers
 from auth.sessions import Authenticator, TokenPolicy
 from auth.tokens import TokenSigner
@@ -72,6 +73,14 @@ def build_services(settings: Settings, db: Database) -> Services:
             ),
         ),
         signer=signer,
+        lifecycle=InvoiceLifecycle(
+            Composer(settings.mail_from),
+            BillingPolicy(
+                platform_name=settings.platform_name,
+                platform_prefix=settings.platform_invoice_prefix,
+                payment_terms_days=settings.payment_terms_days,
+            ),
+        ),
         development=settings.development,
     )
 

@@ -56,6 +56,9 @@ class Settings:
     control_panel_url: str | None = None
     oauth_allow_http: bool = True
     db_pool_size: int = 10
+    platform_name: str = "channelbill"
+    platform_invoice_prefix: str = "CB"
+    payment_terms_days: int = 30
 
     @property
     def development(self) -> bool:
@@ -138,6 +141,9 @@ class Settings:
             control_panel_url=env.get("CONTROL_PANEL_URL") or None,
             oauth_allow_http=_flag(env.get("OAUTH_ALLOW_HTTP"), environment != "production"),
             db_pool_size=int(env.get("DB_POOL_SIZE", "10")),
+            platform_name=env.get("PLATFORM_NAME", "channelbill"),
+            platform_invoice_prefix=env.get("PLATFORM_INVOICE_PREFIX", "CB"),
+            payment_terms_days=int(env.get("PAYMENT_TERMS_DAYS", "30")),
         ).validate()
 
 

@@ -1,5 +1,6 @@
 """Money: proration and rounding, property-tested in currencies of 0, 2 and 3 minor units."""
 
+import decimal
 from datetime import date, timedelta
 from decimal import Decimal
 

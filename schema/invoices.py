@@ -1,0 +1,716 @@
+"""Invoices: the type (every field of it is billing data), the invoices connection, the billing run
+and the lifecycle mutations; custom invoice fields.
+
+An Invoice is reached only through fields guarded by billing access (the connection, node(id:),
+the mutations' payloads), so its own fields are plain attributes: a page of 50 invoices with lines
+costs no permission check per field.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing import lifecycle, models
+from billing.generation import BillingRun, RunRequest, RunResult
+from billing.invoices import FieldDefinitionRepository, InvoiceQuery, InvoiceRepository
+from billing.rates import rate_on
+from core.clock import utcnow
+from core.currency import normalize_currency, quantize
+from core.errors import Forbidden
+from schema.catalog import Product, ProductKind, Vendor
+from schema.context import Info
+from schema.customers import Customer
+from schema.errors import Payload
+from schema.money import Money
+from schema.mutations import respond
+from schema.permissions import (
+    BillingAccess,
+    CanReadCustomers,
+    CanReadTenant,
+    billing_field,
+    billing_mutation,
+)
+from schema.prices import PriceSource
+from schema.relay import Connection, Node, decode_id, page_request, resolve_connection, to_global_id
+
+InvoiceStatus = strawberry.enum(
+    models.InvoiceStatus,
+    description="DRAFT (invisible to the buyer) -> OPEN (posted, numbered) -> CLOSED or VOID.",
+)
+FieldType = strawberry.enum(models.FieldType, description="The type of a custom field's value.")
+PaymentStatus = strawberry.enum(models.PaymentStatus, description="Whether a payment went through.")
+PaymentMethodKind = strawberry.enum(
+    models.PaymentMethodKind, description="CARD through the gateway, or OUT_OF_BAND by hand."
+)
+
+
+@strawberry.enum(description="Who an invoice bills.")
+class BillTo(enum.Enum):
+    CUSTOMER = "CUSTOMER"  # retail: a reseller bills its customer
+    RESELLER = "RESELLER"  # wholesale: the platform bills the reseller
+
+
+@strawberry.enum(description="What kind of party an invoice names.")
+class PartyKind(enum.Enum):
+    PLATFORM = "PLATFORM"
+    RESELLER = "RESELLER"
+    CUSTOMER = "CUSTOMER"
+
+
+@strawberry.type(description="The seller or the buyer of an invoice, as the invoice names it.")
+class BillingParty:
+    kind: PartyKind = strawberry.field(description="PLATFORM, RESELLER or CUSTOMER.")
+    id: strawberry.ID | None = strawberry.field(description="Its global id; null: the platform.")
+    name: str = strawberry.field(description="Its name when the invoice was made.")
+
+
+@strawberry.type(description="One line of an invoice.")
+class InvoiceLine:
+    position: int = strawberry.field(description="1 for the first line.")
+    description: str = strawberry.field(description="What is charged, and for which days.")
+    kind: ProductKind = strawberry.field(description="RECURRING or USAGE.")
+    quantity: Decimal = strawberry.field(description="Units (recurring) or amount used (usage).")
+    unit_price: Money = strawberry.field(description="Price per unit.")
+    amount: Money = strawberry.field(description="The line's amount, rounded to the currency.")
+    price_source: PriceSource = strawberry.field(description="Where the unit price came from.")
+    service_start: date = strawberry.field(description="First day charged.")
+    service_end: date = strawberry.field(description="Last day charged.")
+    product_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="The product charged.")
+    async def product(self, info: Info) -> Product | None:
+        row = await info.context.loaders.product_by_id.load(self.product_id)
+        return Product.from_model(row) if row else None
+
+    @classmethod
+    def from_model(cls, row: models.InvoiceLine, currency: str) -> InvoiceLine:
+        return cls(
+            position=row.position,
+            description=row.description,
+            kind=row.kind,
+            quantity=plain(row.quantity),
+            unit_price=Money.of(row.unit_price, currency, exact=True),
+            amount=Money.of(row.amount, currency),
+            price_source=row.price_source,
+            service_start=row.service_start,
+            service_end=row.service_end,
+            product_id=row.product_id,
+        )
+
+
+def plain(value: Decimal) -> Decimal:
+    """Without trailing zeros: 3 rather than 3.000000, 100.5 rather than 100.500000."""
+    if value == value.to_integral_value():
+        return value.quantize(Decimal(1))
+    return value.normalize()
+
+
+@strawberry.type(description="A payment against an invoice.")
+class Payment(Node):
+    amount: Money = strawberry.field(description="How much.")
+    method: PaymentMethodKind = strawberry.field(description="CARD or OUT_OF_BAND.")
+    status: PaymentStatus = strawberry.field(description="SUCCEEDED or FAILED.")
+    attempt: int = strawberry.field(description="1 for the first charge, then each retry.")
+    failure_reason: str | None = strawberry.field(description="Why it failed, if it did.")
+    paid_at: datetime = strawberry.field(description="When.")
+
+    @classmethod
+    def from_model(cls, row: models.Payment) -> Payment:
+        return cls(
+            id=strawberry.ID(to_global_id("Payment", row.id)),
+            amount=Money.of(row.amount, row.currency),
+            method=row.method,
+            status=row.status,
+            attempt=row.attempt,
+            failure_reason=row.failure_reason,
+            paid_at=row.paid_at,
+        )
+
+
+@strawberry.type(description="A custom field of an invoice, with its value.")
+class CustomFieldValue:
+    key: str = strawberry.field(description="The field's key.")
+    label: str = strawberry.field(description="What the field is called.")
+    type: FieldType = strawberry.field(description="TEXT, NUMBER or DATE.")
+    required: bool = strawberry.field(description="Must have a value before posting.")
+    value: str | None = strawberry.field(description="The value; null when unset.")
+
+
+@strawberry.type(description="An amount converted to another currency, with the rate used.")
+class ConvertedMoney:
+    amount: Decimal = strawberry.field(description="The converted amount, rounded.")
+    currency: str = strawberry.field(description="The currency converted to.")
+    formatted: str = strawberry.field(description="For people.")
+    rate: Decimal = strawberry.field(description="Units of this currency per unit of the original.")
+    rate_date: date = strawberry.field(description="The date of the rate used.")
+
+
+@strawberry.type(
+    description="A bill from one seller to one buyer, for one vendor and one billing period.",
+    directives=[BillingAccess()],
+)
+class Invoice(Node):
+    document_id: str = strawberry.field(description="Reference given when it was generated.")
+    number: str | None = strawberry.field(description="Given when posted; null while DRAFT.")
+    status: InvoiceStatus = strawberry.field(description="Where it is in its life.")
+    bill_to: BillTo = strawberry.field(description="CUSTOMER (retail) or RESELLER (wholesale).")
+    seller: BillingParty = strawberry.field(description="Who bills: the platform or a reseller.")
+    buyer: BillingParty = strawberry.field(description="Who pays: a reseller or a customer.")
+    period_start: date = strawberry.field(description="First day of the billing period.")
+    period_end: date = strawberry.field(description="Last day of the billing period.")
+    currency: str = strawberry.field(description="ISO 4217 code of every amount on it.")
+    tax_rate: Decimal = strawberry.field(description="Tax percent applied to the subtotal.")
+    subtotal: Money = strawberry.field(description="Sum of the lines.")
+    tax: Money = strawberry.field(description="Tax on the subtotal.")
+    total: Money = strawberry.field(description="Subtotal plus tax.")
+    amount_paid: Money = strawberry.field(description="Paid so far.")
+    amount_due: Money = strawberry.field(description="Total minus amount paid.")
+    issued_at: datetime | None = strawberry.field(description="When it was posted.")
+    due_date: date | None = strawberry.field(description="When payment is due (once posted).")
+    closed_at: datetime | None = strawberry.field(description="When it was settled.")
+    voided_at: datetime | None = strawberry.field(description="When it was cancelled.")
+    created_at: datetime = strawberry.field(description="When it was generated.")
+    allowed_transitions: list[InvoiceStatus] = strawberry.field(
+        description="The statuses updateInvoiceStatus may set now."
+    )
+    db_id: strawberry.Private[uuid.UUID]
+    reseller_id: strawberry.Private[uuid.UUID]
+    customer_id: strawberry.Private[uuid.UUID | None]
+    vendor_id: strawberry.Private[uuid.UUID]
+    custom_values: strawberry.Private[dict[str, str]]
+
+    @strawberry.field(description="The invoice's lines, in order.")
+    async def lines(self, info: Info) -> list[InvoiceLine]:
+        rows = await info.context.loaders.lines_by_invoice_id.load(self.db_id)
+        return [InvoiceLine.from_model(row, self.currency) for row in rows or []]
+
+    @strawberry.field(description="Payments made against it, oldest first.")
+    async def payments(self, info: Info) -> list[Payment]:
+        rows = await info.context.loaders.payments_by_invoice_id.load(self.db_id)
+        return [Payment.from_model(row) for row in rows or []]
+
+    @strawberry.field(description="The vendor whose products it bills.")
+    async def vendor(self, info: Info) -> Vendor:
+        row = await info.context.loaders.vendor_by_id.load(self.vendor_id)
+        assert row is not None
+        return Vendor.from_model(row)
+
+    @strawberry.field(
+        permission_classes=[CanReadCustomers], description="The buyer, when it is a customer."
+    )
+    async def customer(self, info: Info) -> Customer | None:
+        if self.customer_id is None:
+            return None
+        row = await info.context.loaders.customer_by_id.load(self.customer_id)
+        return Customer.from_model(row) if row else None
+
+    @strawberry.field(description="The reseller's custom fields, with this invoice's values.")
+    async def custom_fields(self, info: Info) -> list[CustomFieldValue]:
+        if self.bill_to is BillTo.RESELLER:
+            return []
+        definitions = await info.context.loaders.field_definitions_by_reseller_id.load(
+            self.reseller_id
+        )
+        known = {d.key for d in definitions or []}
+        values = [
+            CustomFieldValue(
+                key=d.key,
+                label=d.label,
+                type=d.type,
+                required=d.required,
+                value=self.custom_values.get(d.key),
+            )
+            for d in definitions or []
+        ]
+        # A value whose field was removed later stays visible on the invoice.
+        values += [
+            CustomFieldValue(key=k, label=k, type=models.FieldType.TEXT, required=False, value=v)
+            for k, v in sorted(self.custom_values.items())
+            if k not in known
+        ]
+        return values
+
+    @strawberry.field(
+        description=(
+            "The total in another currency, at the rate of the issue date (today for a draft)."
+        )
+    )
+    async def converted_total(self, info: Info, currency: str) -> ConvertedMoney:
+        quote = normalize_currency(currency)
+        on = self.issued_at.date() if self.issued_at else utcnow().date()
+        async with info.context.read() as session:
+            rate = await rate_on(session, self.currency, quote, on)
+        amount = quantize(self.total.amount * rate.rate, quote)
+        return ConvertedMoney(
+            amount=amount,
+            currency=quote,
+            formatted=Money.of(amount, quote).formatted(),
+            rate=rate.rate,
+            rate_date=rate.rate_date,
+        )
+
+    @classmethod
+    def from_model(cls, row: models.Invoice) -> Invoice:
+        c = row.currency
+        retail = row.kind is models.InvoiceKind.RETAIL
+        reseller = BillingParty(
+            kind=PartyKind.RESELLER,
+            id=strawberry.ID(to_global_id("Reseller", row.reseller_id)),
+            name=row.seller_name if retail else row.buyer_name,
+        )
+        if retail:
+            assert row.customer_id is not None
+            seller = reseller
+            buyer = BillingParty(
+                kind=PartyKind.CUSTOMER,
+                id=strawberry.ID(to_global_id("Customer", row.customer_id)),
+                name=row.buyer_name,
+            )
+        else:
+            seller = BillingParty(kind=PartyKind.PLATFORM, id=None, name=row.seller_name)
+            buyer = reseller
+        return cls(
+            id=strawberry.ID(to_global_id("Invoice", row.id)),
+            document_id=row.document_id,
+            number=row.number,
+            status=row.status,
+            bill_to=BillTo.CUSTOMER if retail else BillTo.RESELLER,
+            seller=seller,
+            buyer=buyer,
+            period_start=row.period_start,
+            period_end=row.period_end,
+            currency=c,
+            tax_rate=row.tax_rate,
+            subtotal=Money.of(row.subtotal, c),
+            tax=Money.of(row.tax, c),
+            total=Money.of(row.total, c),
+            amount_paid=Money.of(row.amount_paid, c),
+            amount_due=Money.of(row.total - row.amount_paid, c),
+            issued_at=row.issued_at,
+            due_date=row.due_date,
+            closed_at=row.closed_at,
+            voided_at=row.voided_at,
+            created_at=row.created_at,
+            allowed_transitions=lifecycle.allowed_transitions(row),
+            db_id=row.id,
+            reseller_id=row.reseller_id,
+            customer_id=row.customer_id,
+            vendor_id=row.vendor_id,
+            custom_values=dict(row.custom_fields or {}),
+        )
+
+
+@strawberry.type(description="A page of invoices.")
+class InvoiceConnection(Connection[Invoice]):
+    pass
+
+
+@strawberry.input(description="Which invoices to list; every condition given must hold.")
+class InvoiceFilter:
+    customer_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Retail invoices of one customer."
+    )
+    bill_to: BillTo | None = strawberry.field(
+        default=None,
+        description=(
+            "CUSTOMER (retail; the default for resellers) or RESELLER (the reseller's own bills"
+            " from the platform). Platform admins see both unless they say."
+        ),
+    )
+    status: list[InvoiceStatus] | None = strawberry.field(
+        default=None, description="Any of these statuses."
+    )
+    vendor_id: strawberry.ID | None = strawberry.field(default=None, description="One vendor's.")
+    period_from: date | None = strawberry.field(
+        default=None, description="Invoices whose period overlaps [periodFrom, periodTo]."
+    )
+    period_to: date | None = strawberry.field(default=None, description="See periodFrom.")
+
+
+@strawberry.type(description="A custom field a reseller puts on its invoices.")
+class InvoiceCustomField:
+    key: str = strawberry.field(description="Identifies the field: a-z, 0-9, '_'.")
+    label: str = strawberry.field(description="What people see.")
+    type: FieldType = strawberry.field(description="TEXT, NUMBER or DATE.")
+    required: bool = strawberry.field(description="Must have a value before posting.")
+    position: int = strawberry.field(description="Order on the invoice.")
+
+    @classmethod
+    def from_model(cls, row: models.InvoiceFieldDefinition) -> InvoiceCustomField:
+        return cls(
+            key=row.key,
+            label=row.label,
+            type=row.type,
+            required=row.required,
+            position=row.position,
+        )
+
+
+@strawberry.input(description="Generate the DRAFT invoices of a billing period.")
+class GenerateInvoicesInput:
+    period_start: date = strawberry.field(description="First day of the period.")
+    period_end: date = strawberry.field(description="Last day of the period.")
+    customer_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Only these customers (retail runs)."
+    )
+    bill_to: BillTo | None = strawberry.field(
+        default=None,
+        description=(
+            "CUSTOMER (the default): retail invoices; RESELLER: wholesale (platform admins only)."
+        ),
+    )
+    reseller_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Platform admins: only this reseller."
+    )
+
+
+@strawberry.type(description="A buyer and vendor the run left alone, and why.")
+class SkippedInvoice:
+    reason: str = strawberry.field(description="EXISTS: a live invoice covers the period.")
+    invoice: Invoice = strawberry.field(description="The invoice that already covers it.")
+
+
+@strawberry.type(description="Result of generateInvoices.")
+class GenerateInvoicesPayload(Payload):
+    invoices: list[Invoice] = strawberry.field(
+        default_factory=list, description="The drafts made by this run."
+    )
+    skipped: list[SkippedInvoice] = strawberry.field(
+        default_factory=list, description="What already had an invoice for the period."
+    )
+
+
+@strawberry.input(description="Move an invoice to another status.")
+class UpdateInvoiceStatusInput:
+    invoice_id: strawberry.ID = strawberry.field(description="The invoice.")
+    status: InvoiceStatus = strawberry.field(description="OPEN, CLOSED or VOID.")
+    notify_customer: bool = strawberry.field(
+        default=True, description="Email the buyer about the change."
+    )
+
+
+@strawberry.type(description="Result of updateInvoiceStatus.")
+class UpdateInvoiceStatusPayload(Payload):
+    invoice: Invoice | None = strawberry.field(default=None, description="The invoice now.")
+
+
+@strawberry.input(description="Delete a draft.")
+class DiscardInvoiceInput:
+    invoice_id: strawberry.ID = strawberry.field(description="A DRAFT invoice.")
+
+
+@strawberry.type(description="Result of discardInvoice.")
+class DiscardInvoicePayload(Payload):
+    discarded_invoice_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Id of the draft deleted."
+    )
+
+
+@strawberry.input(description="A value for one custom field; null or empty clears it.")
+class CustomFieldValueInput:
+    key: str = strawberry.field(description="The field's key.")
+    value: str | None = strawberry.field(default=None, description="Its value as text.")
+
+
+@strawberry.input(description="Set custom field values of a draft.")
+class SetInvoiceCustomFieldsInput:
+    invoice_id: strawberry.ID = strawberry.field(description="A DRAFT invoice.")
+    values: list[CustomFieldValueInput] = strawberry.field(description="Values to set or clear.")
+
+
+@strawberry.type(description="Result of setInvoiceCustomFields.")
+class SetInvoiceCustomFieldsPayload(Payload):
+    invoice: Invoice | None = strawberry.field(default=None, description="The invoice now.")
+
+
+@strawberry.input(description="Add or change a custom invoice field.")
+class DefineInvoiceCustomFieldInput:
+    key: str = strawberry.field(description="a-z, 0-9 and '_', at most 40.")
+    label: str = strawberry.field(description="What people see.")
+    type: FieldType = strawberry.field(description="TEXT, NUMBER or DATE.")
+    required: bool = strawberry.field(default=False, description="Needed before posting.")
+    position: int | None = strawberry.field(default=None, description="Order on the invoice.")
+    reseller_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Platform admins name the reseller."
+    )
+
+
+@strawberry.type(description="Result of defineInvoiceCustomField.")
+class DefineInvoiceCustomFieldPayload(Payload):
+    custom_field: InvoiceCustomField | None = strawberry.field(
+        default=None, description="The field as saved."
+    )
+
+
+@strawberry.input(description="Stop asking for a custom field.")
+class RemoveInvoiceCustomFieldInput:
+    key: str = strawberry.field(description="The field's key.")
+    reseller_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Platform admins name the reseller."
+    )
+
+
+@strawberry.type(description="Result of removeInvoiceCustomField.")
+class RemoveInvoiceCustomFieldPayload(Payload):
+    removed_key: str | None = strawberry.field(default=None, description="The key removed.")
+
+
+def _invoice_query(info: Info, filter: InvoiceFilter | None) -> InvoiceQuery:
+    f = filter or InvoiceFilter()
+    bill_to = f.bill_to
+    if bill_to is None and not info.context.caller.is_platform_admin:
+        bill_to = BillTo.CUSTOMER
+    kind = {
+        None: None,
+        BillTo.CUSTOMER: models.InvoiceKind.RETAIL,
+        BillTo.RESELLER: models.InvoiceKind.WHOLESALE,
+    }[bill_to]
+    return InvoiceQuery(
+        customer_id=decode_id(f.customer_id, "Customer", field="filter.customerId")
+        if f.customer_id
+        else None,
+        kind=kind,
+        statuses=list(f.status or []),
+        vendor_id=decode_id(f.vendor_id, "Vendor", field="filter.vendorId")
+        if f.vendor_id
+        else None,
+        period_from=f.period_from,
+        period_to=f.period_to,
+    )
+
+
+def _tenant(info: Info, reseller_id: strawberry.ID | None) -> uuid.UUID:
+    """The reseller a change is for: the caller's own; a platform admin names one."""
+    own = info.context.scope.reseller_id
+    if own is not None:
+        return own
+    if reseller_id is None:
+        raise Forbidden("name the reseller (resellerId)", field="resellerId")
+    return decode_id(reseller_id, "Reseller", field="resellerId")
+
+
+@strawberry.type
+class InvoiceQueries:
+    @billing_field(
+        description=(
+            "Invoices, oldest first. A customer portal sees its own customer's, never a draft."
+        )
+    )
+    async def invoices(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        filter: InvoiceFilter | None = None,
+    ) -> InvoiceConnection | None:
+        query = _invoice_query(info, filter)
+        return await resolve_connection(
+            info,
+            InvoiceConnection,
+            InvoiceRepository,
+            page_request(first, after, last, before),
+            Invoice.from_model,
+            lambda repo: repo.filtered(query),
+        )
+
+    @strawberry.field(
+        permission_classes=[CanReadTenant],
+        description="The custom fields of the caller's reseller (or one, for platform admins).",
+    )
+    async def invoice_custom_fields(
+        self, info: Info, reseller_id: strawberry.ID | None = None
+    ) -> list[InvoiceCustomField]:
+        tenant = _tenant(info, reseller_id)
+        async with info.context.read() as session:
+            rows = await FieldDefinitionRepository(session, info.context.scope).of_reseller(tenant)
+        return [InvoiceCustomField.from_model(row) for row in rows]
+
+
+async def _created(info: Info, result: RunResult) -> GenerateInvoicesPayload:
+    wanted = list(result.created) + [s.invoice_id for s in result.skipped]
+    async with info.context.read() as session:
+        rows = await InvoiceRepository(session, info.context.scope).by_ids(wanted)
+    return GenerateInvoicesPayload(
+        invoices=[Invoice.from_model(rows[i]) for i in result.created if i in rows],
+        skipped=[
+            SkippedInvoice(reason=s.reason, invoice=Invoice.from_model(rows[s.invoice_id]))
+            for s in result.skipped
+            if s.invoice_id in rows
+        ],
+    )
+
+
+@strawberry.type
+class InvoiceMutations:
+    @billing_mutation(
+        description=(
+            "Make the DRAFT invoices of a period: one per buyer and vendor with charges."
+            " Running it again makes nothing new and reports what it skipped."
+        ),
+    )
+    async def generate_invoices(
+        self, info: Info, input: GenerateInvoicesInput
+    ) -> GenerateInvoicesPayload:
+        ctx = info.context
+        caller = ctx.caller
+        platform = ctx.services.lifecycle.policy.platform_name
+
+        async def run(session: AsyncSession) -> RunResult:
+            wholesale = input.bill_to is BillTo.RESELLER
+            if wholesale and not caller.is_platform_admin:
+                raise Forbidden("only platform admins bill resellers", field="billTo")
+            customers = None
+            if input.customer_ids is not None:
+                customers = [
+                    decode_id(c, "Customer", field=f"customerIds.{n}")
+                    for n, c in enumerate(input.customer_ids)
+                ]
+            resellers = None
+            if input.reseller_id is not None:
+                resellers = [decode_id(input.reseller_id, "Reseller", field="resellerId")]
+            request = RunRequest(
+                input.period_start,
+                input.period_end,
+                models.InvoiceKind.WHOLESALE if wholesale else models.InvoiceKind.RETAIL,
+                customers,
+                resellers,
+            )
+            return await BillingRun(session, ctx.scope, caller.actor, platform).run(request)
+
+        done = await respond(info, GenerateInvoicesPayload, run, lambda result: result)
+        if isinstance(done, GenerateInvoicesPayload):
+            return done
+        return await _created(info, done)
+
+    @billing_mutation(
+        description=(
+            "Post (OPEN), settle (CLOSED) or void (VOID) an invoice, as allowedTransitions says;"
+            " optionally email the buyer."
+        ),
+    )
+    async def update_invoice_status(
+        self, info: Info, input: UpdateInvoiceStatusInput
+    ) -> UpdateInvoiceStatusPayload:
+        ctx = info.context
+
+        async def update(session: AsyncSession) -> models.Invoice:
+            invoice_id = decode_id(input.invoice_id, "Invoice", field="invoiceId")
+            return await ctx.services.lifecycle.update_status(
+                session,
+                ctx.scope,
+                ctx.caller.actor,
+                invoice_id,
+                models.InvoiceStatus(input.status.value),
+                input.notify_customer,
+            )
+
+        return await respond(
+            info,
+            UpdateInvoiceStatusPayload,
+            update,
+            lambda row: UpdateInvoiceStatusPayload(invoice=Invoice.from_model(row)),
+        )
+
+    @billing_mutation(description="Delete a DRAFT invoice.")
+    async def discard_invoice(
+        self, info: Info, input: DiscardInvoiceInput
+    ) -> DiscardInvoicePayload:
+        ctx = info.context
+
+        async def discard(session: AsyncSession) -> models.Invoice:
+            invoice_id = decode_id(input.invoice_id, "Invoice", field="invoiceId")
+            return await ctx.services.lifecycle.discard(
+                session, ctx.scope, ctx.caller.actor, invoice_id
+            )
+
+        return await respond(
+            info,
+            DiscardInvoicePayload,
+            discard,
+            lambda row: DiscardInvoicePayload(
+                discarded_invoice_id=strawberry.ID(to_global_id("Invoice", row.id))
+            ),
+        )
+
+    @billing_mutation(
+        description="Set or clear custom field values of a DRAFT invoice.",
+    )
+    async def set_invoice_custom_fields(
+        self, info: Info, input: SetInvoiceCustomFieldsInput
+    ) -> SetInvoiceCustomFieldsPayload:
+        ctx = info.context
+
+        async def set_(session: AsyncSession) -> models.Invoice:
+            invoice_id = decode_id(input.invoice_id, "Invoice", field="invoiceId")
+            return await ctx.services.lifecycle.set_custom_fields(
+                session,
+                ctx.scope,
+                ctx.caller.actor,
+                invoice_id,
+                [(v.key, v.value) for v in input.values],
+            )
+
+        return await respond(
+            info,
+            SetInvoiceCustomFieldsPayload,
+            set_,
+            lambda row: SetInvoiceCustomFieldsPayload(invoice=Invoice.from_model(row)),
+        )
+
+    @billing_mutation(
+        description="Add or change a custom field on the reseller's invoices.",
+    )
+    async def define_invoice_custom_field(
+        self, info: Info, input: DefineInvoiceCustomFieldInput
+    ) -> DefineInvoiceCustomFieldPayload:
+        ctx = info.context
+
+        async def define(session: AsyncSession) -> models.InvoiceFieldDefinition:
+            return await lifecycle.define_custom_field(
+                session,
+                ctx.scope,
+                ctx.caller.actor,
+                _tenant(info, input.reseller_id),
+                input.key,
+                input.label,
+                models.FieldType(input.type.value),
+                input.required,
+                input.position,
+            )
+
+        return await respond(
+            info,
+            DefineInvoiceCustomFieldPayload,
+            define,
+            lambda row: DefineInvoiceCustomFieldPayload(
+                custom_field=InvoiceCustomField.from_model(row)
+            ),
+        )
+
+    @billing_mutation(
+        description="Remove a custom field (values on existing invoices stay).",
+    )
+    async def remove_invoice_custom_field(
+        self, info: Info, input: RemoveInvoiceCustomFieldInput
+    ) -> RemoveInvoiceCustomFieldPayload:
+        ctx = info.context
+
+        async def remove(session: AsyncSession) -> models.InvoiceFieldDefinition:
+            return await lifecycle.remove_custom_field(
+                session, ctx.scope, ctx.caller.actor, _tenant(info, input.reseller_id), input.key
+            )
+
+        return await respond(
+            info,
+            RemoveInvoiceCustomFieldPayload,
+            remove,
+            lambda row: RemoveInvoiceCustomFieldPayload(removed_key=row.key),
+        )
