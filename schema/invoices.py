@@ -51,13 +51,13 @@ PaymentMethodKind = strawberry.enum(
 
 
 @strawberry.enum(description="Who an invoice bills.")
-class BillTo(enum.Enum):
+class BillTo(enum.StrEnum):
     CUSTOMER = "CUSTOMER"  # retail: a reseller bills its customer
     RESELLER = "RESELLER"  # wholesale: the platform bills the reseller
 
 
 @strawberry.enum(description="What kind of party an invoice names.")
-class PartyKind(enum.Enum):
+class PartyKind(enum.StrEnum):
     PLATFORM = "PLATFORM"
     RESELLER = "RESELLER"
     CUSTOMER = "CUSTOMER"
@@ -608,7 +608,7 @@ class InvoiceMutations:
                 ctx.scope,
                 ctx.caller.actor,
                 invoice_id,
-                models.InvoiceStatus(input.status.value),
+                models.InvoiceStatus(input.status),
                 input.notify_customer,
             )
 
@@ -681,7 +681,7 @@ class InvoiceMutations:
                 _tenant(info, input.reseller_id),
                 input.key,
                 input.label,
-                models.FieldType(input.type.value),
+                models.FieldType(input.type),
                 input.required,
                 input.position,
             )
