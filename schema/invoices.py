@@ -564,7 +564,7 @@ class InvoiceMutations:
         platform = ctx.services.lifecycle.policy.platform_name
 
         async def run(session: AsyncSession) -> RunResult:
-            wholesale = input.bill_to is BillTo.RESELLER
+            wholesale = input.bill_to == BillTo.RESELLER
             if wholesale and not caller.is_platform_admin:
                 raise Forbidden("only platform admins bill resellers", field="billTo")
             customers = None
