@@ -66,8 +66,15 @@ class InvoiceRepository(ScopedRepository[Invoice]):
 
     async def for_update(self, id_: uuid.UUID) -> Invoice | None:
         """The invoice, locked until the transaction ends (PostgreSQL; SQLite writers are
-        serialized already): two postings of one draft cannot both take a number."""
-        statement = self.select().where(Invoice.id == id_).with_for_update()
+        serialized already): two postings of one draft cannot both take a number. The row as
+        locked replaces what the session may have read of it before (populate_existing): a
+        change is decided on the committed status, never on a stale copy."""
+        statement = (
+            self.select()
+            .where(Invoice.id == id_)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
         return (await self.session.scalars(statement)).first()
 
 

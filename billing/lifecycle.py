@@ -222,16 +222,19 @@ class InvoiceLifecycle:
         }
         current = dict(invoice.custom_fields or {})
         problems: list[Problem] = []
+        keys: set[str] = set()
         for n, (key, value) in enumerate(values):
-            definition = definitions.get(key)
+            # matched as define_custom_field keeps a key: trimmed and lower-case
+            definition = definitions.get((key or "").strip().lower())
             if definition is None:
                 problems.append(Problem("NOT_FOUND", f"no custom field {key!r}", f"values.{n}.key"))
                 continue
+            keys.add(definition.key)
             if value is None or not value.strip():
-                current.pop(key, None)
+                current.pop(definition.key, None)
                 continue
             try:
-                current[key] = clean_value(definition, value, field=f"values.{n}.value")
+                current[definition.key] = clean_value(definition, value, field=f"values.{n}.value")
             except ValidationFailed as error:
                 problems.extend(error.problems)
         if problems:
@@ -245,7 +248,7 @@ class InvoiceLifecycle:
             "Invoice",
             invoice.id,
             invoice.reseller_id,
-            keys=sorted(key for key, _ in values),
+            keys=sorted(keys),
         )
         return invoice
 
