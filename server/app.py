@@ -15,10 +15,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from auth.accounts import AccountPolicy, Accounts
-from billing.lifecycle import BillingPolicy, InvoiceLifecycle
 from auth.callers import Callers
 from auth.sessions import Authenticator, TokenPolicy
 from auth.tokens import TokenSigner
+from billing.lifecycle import BillingPolicy, InvoiceLifecycle
 from db import migrate
 from db.database import Database
 from notifications.emails import Composer
