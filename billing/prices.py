@@ -12,7 +12,7 @@ price of 50,000 lines costs dictionary lookups, not queries.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -83,6 +83,18 @@ class PriceOverrideRepository(ScopedRepository[PriceOverride]):
         return (await self.session.scalars(statement)).first()
 
 
+class PriceList(dict[uuid.UUID, UnitPrice]):
+    """Prices by product id, resolved once each, on first use (a missing rate raises then)."""
+
+    def __init__(self, resolve: Callable[[uuid.UUID], UnitPrice]) -> None:
+        super().__init__()
+        self._resolve = resolve
+
+    def __missing__(self, product_id: uuid.UUID) -> UnitPrice:
+        price = self[product_id] = self._resolve(product_id)
+        return price
+
+
 class PriceBook:
     """Catalog prices, overrides and rates for one billing date, resolved without queries."""
 
@@ -99,6 +111,8 @@ class PriceBook:
         self._overrides = {
             (o.reseller_id, o.customer_id, o.product_id, o.currency): o for o in overrides
         }
+        self._own_prices = {o.customer_id for o in self._overrides.values() if o.customer_id}
+        self._lists: dict[tuple[Any, ...], PriceList] = {}
 
     @classmethod
     async def load(
@@ -132,19 +146,51 @@ class PriceBook:
         return UnitPrice(value, currency, source)
 
     def retail(
-        self, reseller_id: uuid.UUID, customer_id: uuid.UUID, product_id: uuid.UUID, currency: str
+        self,
+        reseller_id: uuid.UUID,
+        customer_id: uuid.UUID | None,
+        product_id: uuid.UUID,
+        currency: str,
     ) -> UnitPrice:
-        for who, source in (
-            (customer_id, PriceSource.CUSTOMER_OVERRIDE),
-            (None, PriceSource.RESELLER_OVERRIDE),
-        ):
-            override = self._overrides.get((reseller_id, who, product_id, currency))
+        """The price of one unit for this customer (None: for any customer without an override
+        of its own)."""
+        if customer_id is not None:
+            override = self._overrides.get((reseller_id, customer_id, product_id, currency))
             if override is not None:
-                return UnitPrice(self._override_price(override), currency, source)
+                return UnitPrice(
+                    self._override_price(override), currency, PriceSource.CUSTOMER_OVERRIDE
+                )
+        override = self._overrides.get((reseller_id, None, product_id, currency))
+        if override is not None:
+            return UnitPrice(
+                self._override_price(override), currency, PriceSource.RESELLER_OVERRIDE
+            )
         value, converted = self._catalog(product_id, currency, "msrp")
         return UnitPrice(
             value, currency, PriceSource.CONVERTED_MSRP if converted else PriceSource.MSRP
         )
+
+    def retail_list(
+        self, reseller_id: uuid.UUID, customer_id: uuid.UUID, currency: str
+    ) -> PriceList:
+        """This customer's prices by product id, each resolved on first use. Customers without
+        an override of their own share one list per reseller and currency."""
+        who = customer_id if customer_id in self._own_prices else None
+        key = (reseller_id, who, currency)
+        found = self._lists.get(key)
+        if found is None:
+            found = self._lists[key] = PriceList(
+                lambda product_id: self.retail(reseller_id, who, product_id, currency)
+            )
+        return found
+
+    def cost_list(self, currency: str) -> PriceList:
+        """Wholesale prices in ``currency`` by product id, each resolved on first use."""
+        key = (None, None, currency)
+        found = self._lists.get(key)
+        if found is None:
+            found = self._lists[key] = PriceList(lambda product_id: self.cost(product_id, currency))
+        return found
 
     def _override_price(self, override: PriceOverride) -> Decimal:
         if override.price is not None:
