@@ -1,0 +1,1 @@
+"""channelbill's benchmarks (quality.md, Performance), run by scripts/bench."""
