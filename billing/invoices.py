@@ -14,11 +14,14 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import Select, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.models import (
     Invoice,
     InvoiceCharge,
+    InvoiceCounter,
     InvoiceFieldDefinition,
     InvoiceKind,
     InvoiceLine,
@@ -134,3 +137,25 @@ class FieldDefinitionRepository(ScopedRepository[InvoiceFieldDefinition]):
 
 class PaymentRepository(ScopedRepository[Payment]):
     model = Payment
+
+
+class InvoiceCounterRepository:
+    """The counter row of each seller (a reseller, or the platform)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def take_next(self, seller: str, reseller_id: uuid.UUID | None) -> int:
+        """Increment and return the seller's number; the row stays locked until commit."""
+        dialect = (await self.session.connection()).dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        statement = (
+            insert(InvoiceCounter)
+            .values(seller=seller, reseller_id=reseller_id, last_number=1)
+            .on_conflict_do_update(
+                index_elements=[InvoiceCounter.seller],
+                set_={"last_number": InvoiceCounter.last_number + 1},
+            )
+            .returning(InvoiceCounter.last_number)
+        )
+        return int((await self.session.execute(statement)).scalar_one())

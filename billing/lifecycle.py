@@ -18,16 +18,17 @@ from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing.invoices import FieldDefinitionRepository, InvoiceRepository
+from billing.invoices import (
+    FieldDefinitionRepository,
+    InvoiceCounterRepository,
+    InvoiceRepository,
+)
 from billing.models import (
     FieldType,
     Invoice,
-    InvoiceCounter,
     InvoiceFieldDefinition,
     InvoiceKind,
     InvoiceStatus,
@@ -44,7 +45,8 @@ from db.scope import TenantScope
 from notifications.emails import Composer
 from notifications.outbox import enqueue
 from tenants.audit import Actor, record
-from tenants.models import Customer, Reseller, Role, User
+from tenants.models import Reseller
+from tenants.repositories import CustomerRepository, ResellerRepository, UserRepository
 
 PLATFORM_SELLER = "platform"
 _FORWARD: dict[InvoiceStatus, tuple[InvoiceStatus, ...]] = {
@@ -114,10 +116,12 @@ class InvoiceLifecycle:
         now = utcnow()
         if status is InvoiceStatus.OPEN:
             await self._require_custom_fields(session, scope, invoice)
-            seller_tz = await self._seller_timezone(session, invoice)
+            seller = None
+            if invoice.kind is InvoiceKind.RETAIL:
+                seller = await ResellerRepository(session, scope).get(invoice.reseller_id)
             invoice.issued_at = now
-            issued_on = now.astimezone(ZoneInfo(seller_tz)).date()
-            invoice.number = await self._next_number(session, invoice, issued_on)
+            issued_on = now.astimezone(ZoneInfo(seller.timezone if seller else "UTC")).date()
+            invoice.number = await self._next_number(session, invoice, seller, issued_on)
             invoice.due_date = issued_on + timedelta(days=self.policy.payment_terms_days)
         elif status is InvoiceStatus.CLOSED:
             due = invoice.total - invoice.amount_paid
@@ -155,7 +159,7 @@ class InvoiceLifecycle:
             notify=notify,
         )
         if notify:
-            await self._notify(session, invoice, template)
+            await self._notify(session, scope, invoice, template)
         return invoice
 
     @staticmethod
@@ -273,42 +277,22 @@ class InvoiceLifecycle:
         if missing:
             raise ValidationFailed.many(missing)
 
-    async def _seller_timezone(self, session: AsyncSession, invoice: Invoice) -> str:
-        if invoice.kind is InvoiceKind.WHOLESALE:
-            return "UTC"
-        return (
-            await session.scalar(
-                select(Reseller.timezone).where(Reseller.id == invoice.reseller_id)
-            )
-            or "UTC"
-        )
-
-    async def _next_number(self, session: AsyncSession, invoice: Invoice, issued_on: date) -> str:
+    async def _next_number(
+        self, session: AsyncSession, invoice: Invoice, seller: Reseller | None, issued_on: date
+    ) -> str:
         """Take the seller's next number: the counter row stays locked until the transaction
         ends, so concurrent postings queue, and a rollback gives the number back."""
-        if invoice.kind is InvoiceKind.WHOLESALE:
-            seller, owner, prefix = PLATFORM_SELLER, None, self.policy.platform_prefix
-        else:
-            seller, owner = str(invoice.reseller_id), invoice.reseller_id
-            prefix = await session.scalar(
-                select(Reseller.invoice_prefix).where(Reseller.id == invoice.reseller_id)
-            )
-        dialect = (await session.connection()).dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        statement = (
-            insert(InvoiceCounter)
-            .values(seller=seller, reseller_id=owner, last_number=1)
-            .on_conflict_do_update(
-                index_elements=[InvoiceCounter.seller],
-                set_={"last_number": InvoiceCounter.last_number + 1},
-            )
-            .returning(InvoiceCounter.last_number)
-        )
-        number = (await session.execute(statement)).scalar_one()
-        return f"{prefix}-{issued_on.year}-{number:06d}"
+        counters = InvoiceCounterRepository(session)
+        if seller is None:
+            number = await counters.take_next(PLATFORM_SELLER, None)
+            return f"{self.policy.platform_prefix}-{issued_on.year}-{number:06d}"
+        number = await counters.take_next(str(seller.id), seller.id)
+        return f"{seller.invoice_prefix}-{issued_on.year}-{number:06d}"
 
-    async def _notify(self, session: AsyncSession, invoice: Invoice, template: str) -> None:
-        recipients = await self._buyer_emails(session, invoice)
+    async def _notify(
+        self, session: AsyncSession, scope: TenantScope, invoice: Invoice, template: str
+    ) -> None:
+        recipients = await self._buyer_emails(session, scope, invoice)
         if not recipients:
             return
         label = invoice.number or invoice.document_id
@@ -339,21 +323,14 @@ class InvoiceLifecycle:
                 about_id=invoice.id,
             )
 
-    async def _buyer_emails(self, session: AsyncSession, invoice: Invoice) -> list[str]:
+    async def _buyer_emails(
+        self, session: AsyncSession, scope: TenantScope, invoice: Invoice
+    ) -> list[str]:
         """A customer's billing email as it is now; a reseller's owners."""
         if invoice.customer_id is not None:
-            email = await session.scalar(
-                select(Customer.email).where(
-                    Customer.reseller_id == invoice.reseller_id, Customer.id == invoice.customer_id
-                )
-            )
-            return [email] if email else []
-        rows = await session.scalars(
-            select(User.email).where(
-                User.reseller_id == invoice.reseller_id, User.role == Role.OWNER
-            )
-        )
-        return list(rows)
+            customer = await CustomerRepository(session, scope).get(invoice.customer_id)
+            return [customer.email] if customer else []
+        return await UserRepository(session, scope).owner_emails(invoice.reseller_id)
 
 
 def clean_value(definition: InvoiceFieldDefinition, value: str, *, field: str) -> str:

@@ -13,7 +13,7 @@ from db.base import Base
 from db.database import CUSTOMER_KEYED
 from db.pagination import Page, PageRequest, count, keyset_page
 from db.scope import TenantScope
-from tenants.models import AccountStatus, Customer, PlatformAdmin, Reseller, User
+from tenants.models import AccountStatus, Customer, PlatformAdmin, Reseller, Role, User
 
 M = TypeVar("M", bound=Base)
 
@@ -116,6 +116,10 @@ class UserRepository(ScopedRepository[User]):
 
     async def by_email(self, email: str) -> User | None:
         return (await self.session.scalars(self.select().where(User.email == email))).first()
+
+    async def owner_emails(self, reseller_id: uuid.UUID) -> list[str]:
+        statement = self.select().where(User.reseller_id == reseller_id, User.role == Role.OWNER)
+        return [user.email for user in await self.session.scalars(statement)]
 
     async def email_taken(self, email: str) -> bool:
         """Emails are unique platform-wide (sign-in is by email alone), so this looks past the

@@ -102,6 +102,40 @@ END $$
 """
 
 
+def _tenant_key(table: str) -> list[sa.schema.SchemaItem]:
+    """The key of a tenant-owned row: (reseller_id, id), the reseller's foreign key, created_at."""
+    return [
+        sa.Column("reseller_id", sa.Uuid(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
+        sa.PrimaryKeyConstraint("reseller_id", "id", name=f"pk_{table}"),
+        sa.ForeignKeyConstraint(
+            ["reseller_id"],
+            ["resellers.id"],
+            name=f"fk_{table}_reseller_id_resellers",
+            ondelete="RESTRICT",
+        ),
+    ]
+
+
+def _customer_fk(table: str) -> sa.ForeignKeyConstraint:
+    return sa.ForeignKeyConstraint(
+        ["reseller_id", "customer_id"],
+        ["customers.reseller_id", "customers.id"],
+        name=f"fk_{table}_reseller_id_customers",
+        ondelete="RESTRICT",
+    )
+
+
+def _product_fk(table: str) -> sa.ForeignKeyConstraint:
+    return sa.ForeignKeyConstraint(
+        ["product_id"],
+        ["products.id"],
+        name=f"fk_{table}_product_id_products",
+        ondelete="RESTRICT",
+    )
+
+
 def _postgresql() -> bool:
     return op.get_bind().dialect.name == "postgresql"
 
@@ -186,16 +220,7 @@ def upgrade() -> None:
         ),
         sa.Column("required", sa.Boolean(), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
-        sa.Column("reseller_id", sa.Uuid(), nullable=False),
-        sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("created_at", TIMESTAMP, nullable=False),
-        sa.ForeignKeyConstraint(
-            ["reseller_id"],
-            ["resellers.id"],
-            name=op.f("fk_invoice_field_definitions_reseller_id_resellers"),
-            ondelete="RESTRICT",
-        ),
-        sa.PrimaryKeyConstraint("reseller_id", "id", name=op.f("pk_invoice_field_definitions")),
+        *_tenant_key("invoice_field_definitions"),
     )
     op.create_index(
         "uq_invoice_field_definitions_key",
@@ -284,28 +309,14 @@ def upgrade() -> None:
         sa.Column("due_date", sa.Date(), nullable=True),
         sa.Column("closed_at", TIMESTAMP, nullable=True),
         sa.Column("voided_at", TIMESTAMP, nullable=True),
-        sa.Column("reseller_id", sa.Uuid(), nullable=False),
-        sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("created_at", TIMESTAMP, nullable=False),
-        sa.ForeignKeyConstraint(
-            ["reseller_id", "customer_id"],
-            ["customers.reseller_id", "customers.id"],
-            name="fk_invoices_reseller_id_customers",
-            ondelete="RESTRICT",
-        ),
-        sa.ForeignKeyConstraint(
-            ["reseller_id"],
-            ["resellers.id"],
-            name=op.f("fk_invoices_reseller_id_resellers"),
-            ondelete="RESTRICT",
-        ),
+        _customer_fk("invoices"),
         sa.ForeignKeyConstraint(
             ["vendor_id"],
             ["vendors.id"],
             name=op.f("fk_invoices_vendor_id_vendors"),
             ondelete="RESTRICT",
         ),
-        sa.PrimaryKeyConstraint("reseller_id", "id", name=op.f("pk_invoices")),
+        *_tenant_key("invoices"),
         sa.UniqueConstraint("document_id", name=op.f("uq_invoices_document_id")),
     )
     op.create_index(
@@ -354,28 +365,9 @@ def upgrade() -> None:
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("price", sa.Numeric(precision=20, scale=6), nullable=True),
         sa.Column("markup_percent", sa.Numeric(precision=9, scale=4), nullable=True),
-        sa.Column("reseller_id", sa.Uuid(), nullable=False),
-        sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("created_at", TIMESTAMP, nullable=False),
-        sa.ForeignKeyConstraint(
-            ["product_id"],
-            ["products.id"],
-            name=op.f("fk_price_overrides_product_id_products"),
-            ondelete="RESTRICT",
-        ),
-        sa.ForeignKeyConstraint(
-            ["reseller_id", "customer_id"],
-            ["customers.reseller_id", "customers.id"],
-            name="fk_price_overrides_reseller_id_customers",
-            ondelete="RESTRICT",
-        ),
-        sa.ForeignKeyConstraint(
-            ["reseller_id"],
-            ["resellers.id"],
-            name=op.f("fk_price_overrides_reseller_id_resellers"),
-            ondelete="RESTRICT",
-        ),
-        sa.PrimaryKeyConstraint("reseller_id", "id", name=op.f("pk_price_overrides")),
+        _product_fk("price_overrides"),
+        _customer_fk("price_overrides"),
+        *_tenant_key("price_overrides"),
     )
     op.create_index(
         "uq_price_overrides_customer",
@@ -415,28 +407,9 @@ def upgrade() -> None:
         sa.Column("quantity", sa.Integer(), nullable=False),
         sa.Column("start_date", sa.Date(), nullable=False),
         sa.Column("end_date", sa.Date(), nullable=True),
-        sa.Column("reseller_id", sa.Uuid(), nullable=False),
-        sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("created_at", TIMESTAMP, nullable=False),
-        sa.ForeignKeyConstraint(
-            ["product_id"],
-            ["products.id"],
-            name=op.f("fk_subscriptions_product_id_products"),
-            ondelete="RESTRICT",
-        ),
-        sa.ForeignKeyConstraint(
-            ["reseller_id", "customer_id"],
-            ["customers.reseller_id", "customers.id"],
-            name="fk_subscriptions_reseller_id_customers",
-            ondelete="RESTRICT",
-        ),
-        sa.ForeignKeyConstraint(
-            ["reseller_id"],
-            ["resellers.id"],
-            name=op.f("fk_subscriptions_reseller_id_resellers"),
-            ondelete="RESTRICT",
-        ),
-        sa.PrimaryKeyConstraint("reseller_id", "id", name=op.f("pk_subscriptions")),
+        _product_fk("subscriptions"),
+        _customer_fk("subscriptions"),
+        *_tenant_key("subscriptions"),
     )
     op.create_index(
         "ix_subscriptions_reseller_id_customer_id",
@@ -452,28 +425,9 @@ def upgrade() -> None:
         sa.Column("quantity", sa.Numeric(precision=20, scale=6), nullable=False),
         sa.Column("occurred_at", TIMESTAMP, nullable=False),
         sa.Column("reference", sa.String(length=200), nullable=True),
-        sa.Column("reseller_id", sa.Uuid(), nullable=False),
-        sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("created_at", TIMESTAMP, nullable=False),
-        sa.ForeignKeyConstraint(
-            ["product_id"],
-            ["products.id"],
-            name=op.f("fk_usage_records_product_id_products"),
-            ondelete="RESTRICT",
-        ),
-        sa.ForeignKeyConstraint(
-            ["reseller_id", "customer_id"],
-            ["customers.reseller_id", "customers.id"],
-            name="fk_usage_records_reseller_id_customers",
-            ondelete="RESTRICT",
-        ),
-        sa.ForeignKeyConstraint(
-            ["reseller_id"],
-            ["resellers.id"],
-            name=op.f("fk_usage_records_reseller_id_resellers"),
-            ondelete="RESTRICT",
-        ),
-        sa.PrimaryKeyConstraint("reseller_id", "id", name=op.f("pk_usage_records")),
+        _product_fk("usage_records"),
+        _customer_fk("usage_records"),
+        *_tenant_key("usage_records"),
     )
     op.create_index(
         "ix_usage_records_reseller_id_occurred_at",
@@ -527,28 +481,14 @@ def upgrade() -> None:
         ),
         sa.Column("service_start", sa.Date(), nullable=False),
         sa.Column("service_end", sa.Date(), nullable=False),
-        sa.Column("reseller_id", sa.Uuid(), nullable=False),
-        sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("created_at", TIMESTAMP, nullable=False),
-        sa.ForeignKeyConstraint(
-            ["product_id"],
-            ["products.id"],
-            name=op.f("fk_invoice_lines_product_id_products"),
-            ondelete="RESTRICT",
-        ),
+        _product_fk("invoice_lines"),
         sa.ForeignKeyConstraint(
             ["reseller_id", "invoice_id"],
             ["invoices.reseller_id", "invoices.id"],
             name="fk_invoice_lines_reseller_id_invoices",
             ondelete="CASCADE",
         ),
-        sa.ForeignKeyConstraint(
-            ["reseller_id"],
-            ["resellers.id"],
-            name=op.f("fk_invoice_lines_reseller_id_resellers"),
-            ondelete="RESTRICT",
-        ),
-        sa.PrimaryKeyConstraint("reseller_id", "id", name=op.f("pk_invoice_lines")),
+        *_tenant_key("invoice_lines"),
     )
     op.create_index(
         "ix_invoice_lines_reseller_id_invoice_id",
@@ -590,22 +530,13 @@ def upgrade() -> None:
         sa.Column("gateway_charge_id", sa.String(length=100), nullable=True),
         sa.Column("failure_reason", sa.String(length=300), nullable=True),
         sa.Column("paid_at", TIMESTAMP, nullable=False),
-        sa.Column("reseller_id", sa.Uuid(), nullable=False),
-        sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.ForeignKeyConstraint(
             ["reseller_id", "invoice_id"],
             ["invoices.reseller_id", "invoices.id"],
             name="fk_payments_reseller_id_invoices",
             ondelete="RESTRICT",
         ),
-        sa.ForeignKeyConstraint(
-            ["reseller_id"],
-            ["resellers.id"],
-            name=op.f("fk_payments_reseller_id_resellers"),
-            ondelete="RESTRICT",
-        ),
-        sa.PrimaryKeyConstraint("reseller_id", "id", name=op.f("pk_payments")),
+        *_tenant_key("payments"),
     )
     op.create_index(
         "ix_payments_reseller_id_invoice_id",
@@ -627,22 +558,13 @@ def upgrade() -> None:
         sa.Column("days", sa.Integer(), nullable=True),
         sa.Column("period_days", sa.Integer(), nullable=True),
         sa.Column("amount", sa.Numeric(precision=20, scale=6), nullable=False),
-        sa.Column("reseller_id", sa.Uuid(), nullable=False),
-        sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.ForeignKeyConstraint(
             ["reseller_id", "line_id"],
             ["invoice_lines.reseller_id", "invoice_lines.id"],
             name="fk_invoice_charges_reseller_id_invoice_lines",
             ondelete="CASCADE",
         ),
-        sa.ForeignKeyConstraint(
-            ["reseller_id"],
-            ["resellers.id"],
-            name=op.f("fk_invoice_charges_reseller_id_resellers"),
-            ondelete="RESTRICT",
-        ),
-        sa.PrimaryKeyConstraint("reseller_id", "id", name=op.f("pk_invoice_charges")),
+        *_tenant_key("invoice_charges"),
     )
     op.create_index(
         "ix_invoice_charges_reseller_id_invoice_id",
