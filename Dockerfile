@@ -18,6 +18,11 @@ RUN groupadd --system --gid 10001 channelbill \
  && useradd --system --uid 10001 --gid channelbill --home-dir /app --no-create-home \
         --shell /usr/sbin/nologin channelbill
 
+# The PDF documents are set in DejaVu Sans (Latin, Greek, Cyrillic); without it, in Helvetica.
+RUN apt-get update -qq \
+ && apt-get install -y -qq --no-install-recommends fonts-dejavu-core >/dev/null \
+ && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /app
 
 # Dependencies first, from pyproject.toml alone, so that a code change reuses this layer.

@@ -28,6 +28,13 @@ class Callers:
     async def principal(self, token: str) -> Principal:
         """The caller behind a bearer token; InvalidToken for any reason (never told which)."""
         claims = self.signer.verify(token, [USER_AUDIENCE, PORTAL_AUDIENCE])
+        if (claims["aud"] == PORTAL_AUDIENCE) != str(claims["sub"]).startswith("portal:"):
+            raise InvalidToken("subject")
+        return await self.of_claims(claims)
+
+    async def of_claims(self, claims: dict[str, Any]) -> Principal:
+        """The principal named by a verified token's claims (sub, rid, jti, scope), as it stands
+        now in the database: an access token's, or a download link's."""
         kind, _, raw = str(claims["sub"]).partition(":")
         try:
             subject_id = uuid.UUID(raw)
@@ -36,9 +43,7 @@ class Callers:
             raise InvalidToken("subject") from None
         token_id = str(claims["jti"])
         principal: Principal
-        if claims["aud"] == PORTAL_AUDIENCE:
-            if kind != "portal" or reseller_id is None:
-                raise InvalidToken("subject")
+        if kind == "portal" and reseller_id is not None:
             principal = await self._portal(subject_id, reseller_id, token_id)
         elif kind == "admin" and reseller_id is None:
             principal = await self._admin(subject_id, token_id)

@@ -17,6 +17,14 @@ class PrincipalKind(enum.StrEnum):
     PORTAL = "PORTAL"
 
 
+SUBJECT_PREFIXES = {
+    PrincipalKind.PLATFORM_ADMIN: "admin",
+    PrincipalKind.USER: "user",
+    PrincipalKind.API_CLIENT: "client",
+    PrincipalKind.PORTAL: "portal",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     kind: PrincipalKind
@@ -29,6 +37,11 @@ class Principal:
     token_id: str | None = None
     name: str = ""  # email of a person, name of an API client: how the audit log shows them
     expires_at: int | None = None  # of the token that authenticated this request
+
+    @property
+    def subject(self) -> str:
+        """How the tokens issued to it name it: "user:<id>", "client:<id>" and so on."""
+        return f"{SUBJECT_PREFIXES[self.kind]}:{self.subject_id}"
 
     @property
     def actor(self) -> Actor:

@@ -1,7 +1,7 @@
 """Reading invoices within a scope: filters, and their lines, charges and payments in bulk.
 
 A customer portal sees only its own customer's invoices (the CUSTOMER_KEYED criteria) and never a
-draft (here, and in the PostgreSQL policy).
+draft; a reseller never sees a wholesale draft addressed to it (here, and in the PostgreSQL policy).
 """
 
 from __future__ import annotations
@@ -13,9 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.models import (
@@ -28,6 +26,7 @@ from billing.models import (
     InvoiceStatus,
     Payment,
 )
+from db.database import upsert
 from db.scope import TenantScope
 from tenants.repositories import ScopedRepository
 
@@ -46,9 +45,15 @@ class InvoiceRepository(ScopedRepository[Invoice]):
     model = Invoice
 
     def select(self) -> Select[tuple[Invoice]]:
+        """A draft is its seller's alone: a portal sees none, a reseller not the platform's
+        wholesale drafts addressed to it."""
         statement = super().select()
         if self.scope.customer_id is not None:
             statement = statement.where(Invoice.status != InvoiceStatus.DRAFT)
+        elif not self.scope.all_tenants:
+            statement = statement.where(
+                or_(Invoice.kind != InvoiceKind.WHOLESALE, Invoice.status != InvoiceStatus.DRAFT)
+            )
         return statement
 
     def filtered(self, query: InvoiceQuery) -> Select[Any]:
@@ -147,10 +152,8 @@ class InvoiceCounterRepository:
 
     async def take_next(self, seller: str, reseller_id: uuid.UUID | None) -> int:
         """Increment and return the seller's number; the row stays locked until commit."""
-        dialect = (await self.session.connection()).dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
         statement = (
-            insert(InvoiceCounter)
+            (await upsert(self.session, InvoiceCounter))
             .values(seller=seller, reseller_id=reseller_id, last_number=1)
             .on_conflict_do_update(
                 index_elements=[InvoiceCounter.seller],

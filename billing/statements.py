@@ -67,6 +67,7 @@ class Aging:
 class Statement:
     account_type: str  # Customer or Reseller
     account_id: uuid.UUID
+    reseller_id: uuid.UUID  # the tenant it belongs to: the customer's reseller, or the reseller
     account_name: str
     currency: str
     start: date
@@ -92,7 +93,9 @@ async def customer_statement(
             Invoice.customer_id == customer.id,
         )
     )
-    statement = Statement("Customer", customer.id, customer.name, customer.currency, start, end)
+    statement = Statement(
+        "Customer", customer.id, customer.reseller_id, customer.name, customer.currency, start, end
+    )
     return await _compute(session, scope, statement, invoices, customer.timezone)
 
 
@@ -108,7 +111,9 @@ async def reseller_statement(
         .select()
         .where(Invoice.kind == InvoiceKind.WHOLESALE, Invoice.reseller_id == reseller.id)
     )
-    statement = Statement("Reseller", reseller.id, reseller.name, reseller.currency, start, end)
+    statement = Statement(
+        "Reseller", reseller.id, reseller.id, reseller.name, reseller.currency, start, end
+    )
     return await _compute(session, scope, statement, invoices, reseller.timezone)
 
 

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, false, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -163,3 +165,10 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+async def upsert(session: AsyncSession, model: Any) -> Any:
+    """``INSERT`` for ``model`` with ``on_conflict_do_update``, in the session's dialect."""
+    if (await session.connection()).dialect.name == "postgresql":
+        return pg_insert(model)
+    return sqlite_insert(model)

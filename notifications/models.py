@@ -6,7 +6,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Enum, Index, Integer, LargeBinary, String
+from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.clock import utcnow
@@ -43,3 +43,41 @@ class OutboxMessage(TenantTagged, Base):
     locked_until: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(String(500))
     sent_at: Mapped[datetime | None]
+
+
+class NotificationEvent(enum.StrEnum):
+    """What a buyer or a user is emailed about."""
+
+    INVOICE_POSTED = "INVOICE_POSTED"
+    INVOICE_VOIDED = "INVOICE_VOIDED"
+    INVOICE_PAID = "INVOICE_PAID"
+    PAYMENT_FAILED = "PAYMENT_FAILED"
+    ACCOUNT_DEACTIVATED = "ACCOUNT_DEACTIVATED"
+    ACCOUNT_REACTIVATED = "ACCOUNT_REACTIVATED"
+    INVITATION = "INVITATION"
+
+
+PLATFORM_OWNER = "platform"
+
+
+class NotificationSettings(Base):
+    """How a seller presents itself on its emails and documents: logo, links, sender, address,
+    the events it emails about. One row per reseller, keyed by its id, and one for the platform
+    (owner "platform"): every value a reseller leaves unset (NULL) falls back to the platform's."""
+
+    __tablename__ = "notification_settings"
+
+    owner: Mapped[str] = mapped_column(String(40), primary_key=True)
+    reseller_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("resellers.id", ondelete="CASCADE"), unique=True
+    )
+    logo: Mapped[bytes | None] = mapped_column(LargeBinary)
+    logo_content_type: Mapped[str | None] = mapped_column(String(40))
+    control_panel_url: Mapped[str | None] = mapped_column(String(500))
+    website_url: Mapped[str | None] = mapped_column(String(500))
+    sender_name: Mapped[str | None] = mapped_column(String(200))
+    reply_to: Mapped[str | None] = mapped_column(String(320))
+    address: Mapped[str | None] = mapped_column(String(1000))
+    enabled_events: Mapped[list[str] | None] = mapped_column(JSON)
+    attach_invoice_pdf: Mapped[bool | None] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -32,6 +32,8 @@ from billing.statements import balances
 from billing.subscriptions import SubscriptionRepository, UsageRepository
 from db.database import Database
 from db.scope import TenantScope
+from documents.links import DocumentLinks
+from documents.service import Documents
 from tenants.audit import AuditRepository
 from tenants.repositories import (
     CustomerRepository,
@@ -53,6 +55,8 @@ class Services:
     accounts: Accounts
     signer: TokenSigner
     lifecycle: InvoiceLifecycle
+    documents: Documents
+    links: DocumentLinks
     development: bool = False
 
 

@@ -23,9 +23,11 @@ from billing.rates import rate_on
 from core.clock import utcnow
 from core.currency import normalize_currency, quantize
 from core.errors import Forbidden
+from documents.links import InvoiceTarget
 from schema.catalog import Product, ProductKind, Vendor
 from schema.context import Info
 from schema.customers import Customer
+from schema.documents import DOWNLOAD_URL, DocumentFormat, download_url
 from schema.errors import Payload
 from schema.money import Money
 from schema.mutations import respond
@@ -254,6 +256,10 @@ class Invoice(Node):
             rate=rate.rate,
             rate_date=rate.rate_date,
         )
+
+    @strawberry.field(description=DOWNLOAD_URL)
+    def download_url(self, info: Info, format: DocumentFormat) -> str:
+        return download_url(info, InvoiceTarget(self.db_id), self.reseller_id, format)
 
     @classmethod
     def from_model(cls, row: models.Invoice) -> Invoice:

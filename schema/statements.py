@@ -8,7 +8,9 @@ from datetime import date
 import strawberry
 
 from billing import statements
+from documents.links import StatementTarget
 from schema.context import Info
+from schema.documents import DOWNLOAD_URL, DocumentFormat, download_url
 from schema.money import Money
 from schema.relay import to_global_id
 
@@ -49,6 +51,12 @@ class Statement:
     closing_balance: Money = strawberry.field(description="Owed after the last day.")
     entries: list[StatementEntry] = strawberry.field(description="The movements, in date order.")
     aging: StatementAging = strawberry.field(description="What is open at the end, by lateness.")
+    target: strawberry.Private[StatementTarget]
+    reseller_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description=DOWNLOAD_URL)
+    def download_url(self, info: Info, format: DocumentFormat) -> str:
+        return download_url(info, self.target, self.reseller_id, format)
 
     @classmethod
     def of(cls, found: statements.Statement) -> Statement:
@@ -84,6 +92,8 @@ class Statement:
                 over_90_days=money(found.aging.over_90),
                 total=money(found.aging.total),
             ),
+            target=StatementTarget(found.account_type, found.account_id, found.start, found.end),
+            reseller_id=found.reseller_id,
         )
 
 

@@ -21,11 +21,14 @@ from auth.tokens import TokenSigner
 from billing.lifecycle import BillingPolicy, InvoiceLifecycle
 from db import migrate
 from db.database import Database
+from documents.links import DocumentLinks
+from documents.service import Documents
 from notifications.emails import Composer
 from schema import build_schema
 from schema.context import Services
 from server.authentication import BearerTokenBackend, unauthenticated
 from server.demo import seed_demo
+from server.documents import DocumentDownloads
 from server.graphiql_assets import graphiql_asset
 from server.graphql_view import GraphQLView
 from server.health import healthz, readyz
@@ -81,6 +84,8 @@ def build_services(settings: Settings, db: Database) -> Services:
                 payment_terms_days=settings.payment_terms_days,
             ),
         ),
+        documents=Documents(db, settings.platform_name),
+        links=DocumentLinks(signer, settings.base_url),
         development=settings.development,
     )
 
@@ -90,11 +95,11 @@ def create_app(settings: Settings) -> Starlette:
     services = build_services(settings, db)
     graphql = GraphQLView(build_schema(development=settings.development), services)
     dispatcher = build_dispatcher(settings, db) if settings.outbox_dispatch else None
+    callers = Callers(db, services.signer)
     bearer = Middleware(
-        AuthenticationMiddleware,
-        backend=BearerTokenBackend(Callers(db, services.signer)),
-        on_error=unauthenticated,
+        AuthenticationMiddleware, backend=BearerTokenBackend(callers), on_error=unauthenticated
     )
+    downloads = DocumentDownloads(callers, services.links, services.documents)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -111,6 +116,7 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"], middleware=[bearer]),
+            Route("/documents/{token}", downloads.handle, methods=["GET"]),
             Route("/oauth/token", TokenEndpoint(services, settings).handle, methods=["POST"]),
             Route("/graphiql/{name}", graphiql_asset, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),

@@ -22,10 +22,10 @@ import platform
 import sys
 from types import ModuleType
 
-from . import billing_run
+from . import billing_run, documents
 from .harness import BACKENDS, Report, fresh_database, render_table
 
-BENCHMARKS: dict[str, ModuleType] = {module.NAME: module for module in (billing_run,)}
+BENCHMARKS: dict[str, ModuleType] = {module.NAME: module for module in (billing_run, documents)}
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

@@ -754,8 +754,8 @@ async def test_a_wholesale_invoice_is_changed_by_the_platform_only(
         # when: A, its buyer, tries to change it
         error = await as_a.refused(call)
 
-        # then
-        assert codes(error) == ["FORBIDDEN"]
+        # then: a draft is invisible to its buyer
+        assert codes(error) == ["NOT_FOUND"]
     assert await snapshot(db, of_a) == before
 
     # when: the platform posts A's, then B's
@@ -773,6 +773,9 @@ async def test_a_wholesale_invoice_is_changed_by_the_platform_only(
     [message] = await outbox_about(db, of_a)
     assert message.recipient == world.a.emails["owner"]
     assert message.event == "invoice_posted"
+    # posted, A sees it, and still may not change it
+    error = await as_a.refused(lambda s: lifecycle.update_status(s, as_a.scope, SYSTEM, of_a, VOID))
+    assert codes(error) == ["FORBIDDEN"]
 
     # when: the platform closes it
     await as_platform.status(of_a, CLOSED)

@@ -1,0 +1,224 @@
+"""CSV exports (RFC 4180: header row, quoted where needed, CRLF, UTF-8): an invoice one row per
+line, its detailed CSV one row per charge behind a line; a statement one row per entry, its
+detailed CSV one row per line of each invoice on it.
+
+Amounts are plain decimals ("1234.50"). A text cell that a spreadsheet would read as a formula
+(starting with = + - @, a tab or a carriage return) gets a leading apostrophe: a customer name
+like "=HYPERLINK(...)" stays text.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from datetime import date
+from decimal import Decimal
+
+from core.currency import minor_units, quantize
+from documents.content import InvoiceDocument, StatementDocument
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return _plain(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def _plain(value: Decimal) -> str:
+    """No exponent, no trailing zeros beyond the value's own precision ("0.000100", not 1E-4)."""
+    return format(value, "f")
+
+
+def _money(value: Decimal, currency: str) -> Decimal:
+    return quantize(value, currency)
+
+
+def _price(value: Decimal, currency: str) -> Decimal:
+    """A unit price with the currency's minor units at least, and any finer digits it has."""
+    exact = value.normalize()
+    exponent = exact.as_tuple().exponent
+    assert isinstance(exponent, int)
+    return exact if exponent < -minor_units(currency) else quantize(value, currency)
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow(header)
+    writer.writerows([cell(v) for v in row] for row in rows)
+    return out.getvalue().encode("utf-8")
+
+
+INVOICE_COLUMNS = (
+    "invoice_number",
+    "document_id",
+    "status",
+    "seller",
+    "buyer",
+    "vendor",
+    "period_start",
+    "period_end",
+    "currency",
+)
+
+
+def _invoice_cells(doc: InvoiceDocument) -> list[object]:
+    return [
+        doc.number,
+        doc.document_id,
+        str(doc.status),
+        doc.seller.name,
+        doc.buyer.name,
+        doc.vendor,
+        doc.period_start,
+        doc.period_end,
+        doc.currency,
+    ]
+
+
+def invoice_csv(doc: InvoiceDocument) -> bytes:
+    header = (
+        *INVOICE_COLUMNS,
+        "line",
+        "sku",
+        "description",
+        "kind",
+        "service_start",
+        "service_end",
+        "quantity",
+        "unit",
+        "unit_price",
+        "amount",
+    )
+    head = _invoice_cells(doc)
+    return _table(
+        header,
+        (
+            [
+                *head,
+                line.position,
+                line.sku,
+                line.description,
+                line.kind,
+                line.service_start,
+                line.service_end,
+                line.quantity.normalize(),
+                line.unit,
+                _price(line.unit_price, doc.currency),
+                _money(line.amount, doc.currency),
+            ]
+            for line in doc.lines
+        ),
+    )
+
+
+def invoice_detailed_csv(doc: InvoiceDocument) -> bytes:
+    header = (
+        *INVOICE_COLUMNS,
+        "line",
+        "sku",
+        "description",
+        "charge_type",
+        "reference",
+        "start_date",
+        "end_date",
+        "quantity",
+        "unit_price",
+        "days",
+        "period_days",
+        "amount",
+    )
+    head = _invoice_cells(doc)
+    return _table(
+        header,
+        (
+            [
+                *head,
+                c.line,
+                c.sku,
+                c.description,
+                c.source,
+                c.reference,
+                c.start_date,
+                c.end_date,
+                c.quantity.normalize(),
+                _price(c.unit_price, doc.currency),
+                c.days,
+                c.period_days,
+                c.amount.normalize(),
+            ]
+            for c in doc.charges
+        ),
+    )
+
+
+def statement_csv(doc: StatementDocument) -> bytes:
+    s = doc.statement
+    c = s.currency
+    header = ("date", "kind", "reference", "description", "debit", "credit", "balance", "currency")
+    rows: list[list[object]] = [
+        [s.start, "OPENING_BALANCE", "", "Opening balance", "", "", _money(s.opening_balance, c), c]
+    ]
+    rows += [
+        [
+            e.on,
+            e.kind,
+            e.reference,
+            e.description,
+            _money(e.debit, c),
+            _money(e.credit, c),
+            _money(e.balance, c),
+            c,
+        ]
+        for e in s.entries
+    ]
+    rows.append(
+        [s.end, "CLOSING_BALANCE", "", "Closing balance", "", "", _money(s.closing_balance, c), c]
+    )
+    return _table(header, rows)
+
+
+def statement_detailed_csv(doc: StatementDocument) -> bytes:
+    c = doc.currency
+    header = (
+        "invoice_number",
+        "line",
+        "sku",
+        "description",
+        "kind",
+        "service_start",
+        "service_end",
+        "quantity",
+        "unit",
+        "unit_price",
+        "amount",
+        "currency",
+    )
+    return _table(
+        header,
+        (
+            [
+                row.invoice,
+                row.line.position,
+                row.line.sku,
+                row.line.description,
+                row.line.kind,
+                row.line.service_start,
+                row.line.service_end,
+                row.line.quantity.normalize(),
+                row.line.unit,
+                _price(row.line.unit_price, c),
+                _money(row.line.amount, c),
+                c,
+            ]
+            for row in doc.lines
+        ),
+    )

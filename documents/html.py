@@ -1,0 +1,106 @@
+"""Documents as HTML, from autoescaped Jinja2 templates: the print view (print CSS, for a
+browser) and the input of the PDF renderer (xhtml2pdf's page frames), with the same content."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from billing.models import InvoiceStatus
+from core.currency import format_money, minor_units
+from documents.content import InvoiceDocument, StatementDocument
+
+# DejaVu Sans covers Latin, Greek and Cyrillic; without it the PDF falls back to Helvetica.
+FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
+
+
+@dataclass(frozen=True, slots=True)
+class FontFace:
+    family: str
+    path: str
+    bold: bool
+
+
+@cache
+def font_faces() -> tuple[FontFace, ...]:
+    for directory in FONT_DIRS:
+        regular, bold = directory / "DejaVuSans.ttf", directory / "DejaVuSans-Bold.ttf"
+        if regular.is_file() and bold.is_file():
+            return (
+                FontFace("DejaVu Sans", str(regular), False),
+                FontFace("DejaVu Sans", str(bold), True),
+            )
+    return ()
+
+
+def _money(amount: Decimal, currency: str) -> str:
+    return format_money(amount, currency)
+
+
+def _price(amount: Decimal, currency: str) -> str:
+    """A unit price keeps digits finer than the currency's (0.0125 USD per GB)."""
+    exponent = amount.normalize().as_tuple().exponent
+    places = -exponent if isinstance(exponent, int) else 0
+    if places <= minor_units(currency):
+        return format_money(amount, currency)
+    return f"{amount.normalize():f} {currency}"
+
+
+def _quantity(value: Decimal) -> str:
+    return f"{value.normalize():,f}"
+
+
+_templates = Environment(
+    loader=PackageLoader("documents", "templates"),
+    autoescape=select_autoescape(["html"]),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_templates.filters.update(money=_money, price=_price, quantity=_quantity)
+
+
+def _mark(status: InvoiceStatus) -> str | None:
+    return {InvoiceStatus.VOID: "VOID", InvoiceStatus.DRAFT: "DRAFT"}.get(status)
+
+
+def _render(template: str, *, pdf: bool, **context: Any) -> str:
+    faces = font_faces() if pdf else ()
+    return _templates.get_template(template).render(
+        pdf=pdf,
+        fonts=faces,
+        font_family='"DejaVu Sans"' if faces else "Helvetica",
+        **context,
+    )
+
+
+def invoice_html(doc: InvoiceDocument, *, pdf: bool = False) -> str:
+    title = f"Invoice {doc.reference}" if doc.number else f"Draft invoice {doc.reference}"
+    return _render(
+        "invoice.html",
+        pdf=pdf,
+        doc=doc,
+        seller=doc.seller,
+        title=title,
+        heading="Invoice",
+        mark=_mark(doc.status),
+    )
+
+
+def statement_html(doc: StatementDocument, *, pdf: bool = False) -> str:
+    s = doc.statement
+    return _render(
+        "statement.html",
+        pdf=pdf,
+        doc=doc,
+        s=s,
+        seller=doc.seller,
+        title=f"Statement {s.start} to {s.end}",
+        heading="Statement",
+        mark=None,
+    )

@@ -1,0 +1,143 @@
+"""Documents on demand: an invoice or a statement, in one format, within the caller's scope.
+
+A posted invoice's PDF is rendered once per version and kept (``rendered_documents``): the
+version is the SHA-256 of the HTML given to the renderer, so a payment, a status change or new
+branding makes a new one, and a repeated download reads the stored bytes. Drafts change until
+they are posted and are rendered every time; CSV and HTML cost next to nothing and are never kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+
+import anyio.to_thread
+from sqlalchemy import select
+
+from billing.models import InvoiceStatus
+from core.clock import utcnow
+from core.ids import new_id
+from db.database import Database, upsert
+from db.scope import TenantScope
+from documents import csv_files
+from documents.content import (
+    InvoiceDocument,
+    StatementDocument,
+    invoice_document,
+    statement_document,
+)
+from documents.formats import DocumentFormat
+from documents.html import invoice_html, statement_html
+from documents.links import InvoiceTarget, StatementTarget, Target
+from documents.models import RenderedDocument
+from documents.pdf import html_to_pdf
+
+
+@dataclass(frozen=True, slots=True)
+class File:
+    filename: str
+    content_type: str
+    body: bytes
+
+
+class Documents:
+    def __init__(self, db: Database, platform_name: str) -> None:
+        self.db = db
+        self.platform_name = platform_name
+        self.pdf_renders = 0  # how many PDFs were drawn (not read back): the cache's witness
+
+    async def file(
+        self, scope: TenantScope, target: Target, tenant: uuid.UUID, fmt: DocumentFormat
+    ) -> File | None:
+        """The document in ``fmt``; None unless ``scope`` sees it and it belongs to ``tenant``."""
+        if isinstance(target, InvoiceTarget):
+            return await self.invoice(scope, target.invoice_id, tenant, fmt)
+        return await self.statement(scope, target, tenant, fmt)
+
+    async def invoice(
+        self, scope: TenantScope, invoice_id: uuid.UUID, tenant: uuid.UUID, fmt: DocumentFormat
+    ) -> File | None:
+        async with self.db.read(scope) as session:
+            doc = await invoice_document(session, scope, invoice_id)
+        if doc is None or doc.reseller_id != tenant:
+            return None
+        if fmt is DocumentFormat.PDF:
+            body = await self._invoice_pdf(scope, doc)
+        elif fmt is DocumentFormat.HTML:
+            body = invoice_html(doc).encode()
+        elif fmt is DocumentFormat.CSV:
+            body = csv_files.invoice_csv(doc)
+        else:
+            body = csv_files.invoice_detailed_csv(doc)
+        return File(fmt.filename(doc.filename_stem), fmt.content_type, body)
+
+    async def statement(
+        self, scope: TenantScope, target: StatementTarget, tenant: uuid.UUID, fmt: DocumentFormat
+    ) -> File | None:
+        async with self.db.read(scope) as session:
+            doc = await statement_document(
+                session,
+                scope,
+                target.owner_type,
+                target.owner_id,
+                target.start,
+                target.end,
+                self.platform_name,
+            )
+        if doc is None or doc.statement.reseller_id != tenant:
+            return None
+        body = await self._statement(doc, fmt)
+        return File(fmt.filename(doc.filename_stem), fmt.content_type, body)
+
+    async def _statement(self, doc: StatementDocument, fmt: DocumentFormat) -> bytes:
+        if fmt is DocumentFormat.PDF:
+            return await self._render(statement_html(doc, pdf=True))
+        if fmt is DocumentFormat.HTML:
+            return statement_html(doc).encode()
+        if fmt is DocumentFormat.CSV:
+            return csv_files.statement_csv(doc)
+        return csv_files.statement_detailed_csv(doc)
+
+    async def _render(self, html: str) -> bytes:
+        self.pdf_renders += 1
+        return await anyio.to_thread.run_sync(html_to_pdf, html)
+
+    async def _invoice_pdf(self, scope: TenantScope, doc: InvoiceDocument) -> bytes:
+        html = invoice_html(doc, pdf=True)
+        if doc.status is InvoiceStatus.DRAFT:
+            return await self._render(html)
+        digest = hashlib.sha256(html.encode()).hexdigest()
+        async with self.db.read(scope) as session:
+            kept = await session.scalar(
+                select(RenderedDocument.content).where(
+                    RenderedDocument.reseller_id == doc.reseller_id,
+                    RenderedDocument.invoice_id == doc.id,
+                    RenderedDocument.format == DocumentFormat.PDF.value,
+                    RenderedDocument.digest == digest,
+                )
+            )
+        if kept is not None:
+            return kept
+        body = await self._render(html)
+        async with self.db.write(scope) as session:
+            statement = (await upsert(session, RenderedDocument)).values(
+                reseller_id=doc.reseller_id,
+                id=new_id(),
+                invoice_id=doc.id,
+                format=DocumentFormat.PDF.value,
+                digest=digest,
+                content=body,
+                created_at=utcnow(),
+            )
+            await session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["reseller_id", "invoice_id", "format"],
+                    set_={
+                        "digest": statement.excluded.digest,
+                        "content": statement.excluded.content,
+                        "created_at": statement.excluded.created_at,
+                    },
+                )
+            )
+        return body
