@@ -153,7 +153,7 @@ def invoice_detailed_csv(doc: InvoiceDocument) -> bytes:
                 _price(c.unit_price, doc.currency),
                 c.days,
                 c.period_days,
-                c.amount.normalize(),
+                _price(c.amount, doc.currency),
             ]
             for c in doc.charges
         ),

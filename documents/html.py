@@ -3,6 +3,7 @@ browser) and the input of the PDF renderer (xhtml2pdf's page frames), with the s
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
@@ -51,6 +52,30 @@ def _price(amount: Decimal, currency: str) -> str:
     return f"{amount.normalize():f} {currency}"
 
 
+def _breakable(text: str, pdf: bool, width: int = 36) -> str:
+    """For the PDF, whose table cells never break a word: a word wider than a column (an Azure
+    resource id) gets spaces after its separators, or every ``width`` characters, so it wraps
+    instead of overprinting the next column. The print view wraps it with CSS instead."""
+    if not pdf:
+        return text
+    return " ".join(_split(word, width) for word in text.split(" "))
+
+
+def _split(word: str, width: int) -> str:
+    if len(word) <= width:
+        return word
+    pieces, current = [], ""
+    for part in re.split(r"(?<=[/\\.,:;_-])", word):
+        if current and len(current) + len(part) > width:
+            pieces.append(current)
+            current = ""
+        current += part
+        while len(current) > width:
+            pieces.append(current[:width])
+            current = current[width:]
+    return " ".join([*pieces, current] if current else pieces)
+
+
 def _quantity(value: Decimal) -> str:
     return f"{value.normalize():,f}"
 
@@ -62,7 +87,7 @@ _templates = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_templates.filters.update(money=_money, price=_price, quantity=_quantity)
+_templates.filters.update(money=_money, price=_price, quantity=_quantity, breakable=_breakable)
 
 
 def _mark(status: InvoiceStatus) -> str | None:
