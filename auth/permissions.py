@@ -48,6 +48,15 @@ def can_read_audit(principal: Principal) -> bool:
     return principal.is_platform_admin or _manager(principal)
 
 
+def can_write_settings(principal: Principal) -> bool:
+    """Notification settings: branding, links, sender, events."""
+    return (
+        principal.is_platform_admin
+        or _manager(principal)
+        or _client_has(principal, "settings:write")
+    )
+
+
 def has_billing_access(principal: Principal) -> bool:
     """May see billing fields: a portal only its own customer's (its scope says which)."""
     if principal.is_platform_admin:

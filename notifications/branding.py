@@ -25,6 +25,7 @@ FIELDS = (
     "attach_invoice_pdf",
 )
 DEFAULT_EVENTS = tuple(NotificationEvent)
+EVENT_NAMES = frozenset(e.value for e in NotificationEvent)
 
 
 class Source:
@@ -97,7 +98,7 @@ def resolve(
             sources[key] = Source.DEFAULT
     if "enabled_events" in values:
         values["enabled_events"] = tuple(
-            NotificationEvent(e) for e in values["enabled_events"] if e in NotificationEvent
+            NotificationEvent(e) for e in values["enabled_events"] if e in EVENT_NAMES
         )
     return Branding(name=name, sources=sources, **values)
 

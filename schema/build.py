@@ -23,6 +23,10 @@ from schema.customers import Customer, CustomerMutations, CustomerQueries
 from schema.errors import CodedErrors
 from schema.invoices import Invoice, InvoiceMutations, InvoiceQueries, Payment
 from schema.nodes import NodeQueries
+from schema.notification_settings import (
+    NotificationSettingsMutations,
+    NotificationSettingsQueries,
+)
 from schema.portal import PortalMutations, PortalToken
 from schema.prices import PriceMutations, PriceOverride, PriceQueries
 from schema.resellers import Reseller, ResellerMutations, ResellerQueries
@@ -54,6 +58,7 @@ Query = merge_types(
         PriceQueries,
         SubscriptionQueries,
         InvoiceQueries,
+        NotificationSettingsQueries,
     ),
 )
 Query.__strawberry_definition__.description = "Everything that can be read."  # type: ignore[attr-defined]
@@ -70,6 +75,7 @@ Mutation = merge_types(
         PriceMutations,
         SubscriptionMutations,
         InvoiceMutations,
+        NotificationSettingsMutations,
     ),
 )
 Mutation.__strawberry_definition__.description = "Everything that changes something."  # type: ignore[attr-defined]

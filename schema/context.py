@@ -57,6 +57,7 @@ class Services:
     lifecycle: InvoiceLifecycle
     documents: Documents
     links: DocumentLinks
+    platform_name: str = "channelbill"
     development: bool = False
 
 

@@ -86,6 +86,7 @@ def build_services(settings: Settings, db: Database) -> Services:
         ),
         documents=Documents(db, settings.platform_name),
         links=DocumentLinks(signer, settings.base_url),
+        platform_name=settings.platform_name,
         development=settings.development,
     )
 

@@ -22,7 +22,14 @@ GRAPHIQL_PAGE = Path(__file__).resolve().parent / "graphiql" / "index.html"
 
 class GraphQLView(GraphQL[Context, None]):
     def __init__(self, schema: Any, services: Services) -> None:
-        super().__init__(schema, graphql_ide="graphiql", allow_queries_via_get=False)
+        # Multipart (file uploads) is safe to accept: credentials travel in the Authorization
+        # header only, never in cookies, so a cross-site form cannot send them.
+        super().__init__(
+            schema,
+            graphql_ide="graphiql",
+            allow_queries_via_get=False,
+            multipart_uploads_enabled=True,
+        )
         self.services = services
         self._graphiql_html = GRAPHIQL_PAGE.read_text(encoding="utf-8")
 

@@ -1,0 +1,320 @@
+"""Notification settings: how a reseller (or the platform) brands the emails and documents it
+sends; what a reseller leaves unset comes from the platform's."""
+
+from __future__ import annotations
+
+import base64
+import enum
+import uuid
+from typing import Any
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.file_uploads import Upload
+
+from auth import permissions as rules
+from core.errors import Forbidden, ValidationFailed
+from notifications import models
+from notifications.branding import FIELDS, Branding, NotificationSettingsRepository, resolve
+from notifications.settings import KEEP, MAX_LOGO_BYTES, SettingsChange, update_settings
+from schema.context import Info
+from schema.errors import Payload, user_errors
+from schema.mutations import respond
+from schema.permissions import CanReadTenant, Rule
+from schema.relay import decode_id
+from tenants.audit import record
+from tenants.repositories import ResellerRepository
+
+NotificationEvent = strawberry.enum(
+    models.NotificationEvent,
+    description="What a buyer (or a user, for INVITATION) is emailed about.",
+)
+
+
+@strawberry.enum(description="Where an effective setting comes from.")
+class SettingSource(enum.StrEnum):
+    RESELLER = "RESELLER"
+    PLATFORM = "PLATFORM"
+    DEFAULT = "DEFAULT"
+
+
+class CanWriteSettings(Rule):
+    rule = staticmethod(rules.can_write_settings)
+    message = "only an OWNER or ADMIN (or an API client with settings:write) may change settings"
+
+
+@strawberry.type(description="Which level one effective setting was taken from.")
+class SettingOrigin:
+    setting: str = strawberry.field(description="The setting's field name (logo, replyTo, …).")
+    source: SettingSource = strawberry.field(description="RESELLER, PLATFORM or DEFAULT.")
+
+
+def _data_uri(logo: bytes | None, content_type: str | None) -> str | None:
+    if not logo or not content_type:
+        return None
+    return f"data:{content_type};base64,{base64.b64encode(logo).decode('ascii')}"
+
+
+@strawberry.type(description="Settings as stored: null where not set.")
+class NotificationSettings:
+    logo_data_uri: str | None = strawberry.field(
+        description="The logo as a data: URI (PNG or JPEG), for a preview."
+    )
+    control_panel_url: str | None = strawberry.field(
+        description="Where buyers manage their account."
+    )
+    website_url: str | None = strawberry.field(description="The seller's website.")
+    sender_name: str | None = strawberry.field(description="The From name of its emails.")
+    reply_to: str | None = strawberry.field(description="Where replies to its emails go.")
+    address: str | None = strawberry.field(description="Postal address shown on documents.")
+    enabled_events: list[NotificationEvent] | None = strawberry.field(
+        description="The events it emails about."
+    )
+    attach_invoice_pdf: bool | None = strawberry.field(
+        description="Whether the invoice PDF goes with the 'posted' email."
+    )
+
+    @classmethod
+    def from_model(cls, row: models.NotificationSettings | None) -> NotificationSettings:
+        if row is None:
+            return cls(**dict.fromkeys(_SETTINGS_FIELDS))
+        return cls(
+            logo_data_uri=_data_uri(row.logo, row.logo_content_type),
+            control_panel_url=row.control_panel_url,
+            website_url=row.website_url,
+            sender_name=row.sender_name,
+            reply_to=row.reply_to,
+            address=row.address,
+            enabled_events=(
+                [models.NotificationEvent(e) for e in row.enabled_events]
+                if row.enabled_events is not None
+                else None
+            ),
+            attach_invoice_pdf=row.attach_invoice_pdf,
+        )
+
+
+_SETTINGS_FIELDS = (
+    "logo_data_uri",
+    "control_panel_url",
+    "website_url",
+    "sender_name",
+    "reply_to",
+    "address",
+    "enabled_events",
+    "attach_invoice_pdf",
+)
+
+
+@strawberry.type(description="The settings in force: the reseller's, else the platform's.")
+class EffectiveNotificationSettings:
+    seller_name: str = strawberry.field(description="The name its emails and documents show.")
+    logo_data_uri: str | None = strawberry.field(description="The logo as a data: URI.")
+    control_panel_url: str | None = strawberry.field(description="The control-panel link.")
+    website_url: str | None = strawberry.field(description="The website link.")
+    sender_name: str = strawberry.field(description="The From name.")
+    reply_to: str | None = strawberry.field(description="The Reply-To address, if any.")
+    address: str | None = strawberry.field(description="The postal address on documents.")
+    enabled_events: list[NotificationEvent] = strawberry.field(
+        description="The events emailed about."
+    )
+    attach_invoice_pdf: bool = strawberry.field(description="The PDF goes with 'posted'.")
+    sources: list[SettingOrigin] = strawberry.field(description="Where each value came from.")
+
+    @classmethod
+    def of(cls, branding: Branding) -> EffectiveNotificationSettings:
+        names = {"logo": "logoDataUri"}
+        return cls(
+            seller_name=branding.name,
+            logo_data_uri=_data_uri(branding.logo, branding.logo_content_type),
+            control_panel_url=branding.control_panel_url,
+            website_url=branding.website_url,
+            sender_name=branding.sender_name or branding.name,
+            reply_to=branding.reply_to,
+            address=branding.address,
+            enabled_events=list(branding.enabled_events),
+            attach_invoice_pdf=branding.attach_invoice_pdf,
+            sources=[
+                SettingOrigin(
+                    setting=names.get(key, _camel(key)),
+                    source=SettingSource(branding.sources[key]),
+                )
+                for key in FIELDS
+            ],
+        )
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+async def _owner(info: Info, reseller_id: strawberry.ID | None) -> tuple[uuid.UUID | None, str]:
+    """Whose settings: the caller's reseller; a platform admin names one, or means the
+    platform's own. With the name the seller goes by."""
+    ctx = info.context
+    own = ctx.scope.reseller_id
+    if own is None and reseller_id is None:
+        if not ctx.scope.all_tenants:
+            raise Forbidden("name the reseller (resellerId)", field="resellerId")
+        return None, ctx.services.platform_name
+    named = decode_id(reseller_id, "Reseller", field="resellerId") if reseller_id else None
+    if own is not None and named not in (None, own):
+        raise Forbidden("only your own reseller's settings", field="resellerId")
+    wanted = own or named
+    async with ctx.read() as session:
+        reseller = await ResellerRepository(session, ctx.scope).get(wanted)
+    if reseller is None:
+        raise ValidationFailed("no such reseller", field="resellerId")
+    return reseller.id, reseller.name
+
+
+@strawberry.type
+class NotificationSettingsQueries:
+    @strawberry.field(
+        permission_classes=[CanReadTenant],
+        description=(
+            "The notification settings as set: the caller's reseller's, a named reseller's"
+            " (platform admins), or the platform's own (platform admins, no resellerId)."
+        ),
+    )
+    async def notification_settings(
+        self, info: Info, reseller_id: strawberry.ID | None = None
+    ) -> NotificationSettings:
+        owner, _ = await _owner(info, reseller_id)
+        async with info.context.read() as session:
+            row = await NotificationSettingsRepository(session).get(owner)
+        return NotificationSettings.from_model(row)
+
+    @strawberry.field(
+        permission_classes=[CanReadTenant],
+        description="The settings in force, after the platform's fallback, with their sources.",
+    )
+    async def effective_notification_settings(
+        self, info: Info, reseller_id: strawberry.ID | None = None
+    ) -> EffectiveNotificationSettings:
+        owner, name = await _owner(info, reseller_id)
+        async with info.context.read() as session:
+            rows = await NotificationSettingsRepository(session).of_owners([owner])
+        platform = rows.get(models.PLATFORM_OWNER)
+        own = rows.get(str(owner)) if owner is not None else None
+        return EffectiveNotificationSettings.of(resolve(name, own, platform))
+
+
+@strawberry.input(
+    description=(
+        "What to change; a field left out stays as it is, a field set to null is cleared (a"
+        " reseller's cleared setting falls back to the platform's)."
+    )
+)
+class UpdateNotificationSettingsInput:
+    reseller_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Platform admins: the reseller; left out, the platform's own settings.",
+    )
+    logo: Upload | None = strawberry.field(
+        default=strawberry.UNSET,
+        description=f"PNG or JPEG, at most {MAX_LOGO_BYTES // 1024} KB (multipart upload).",
+    )
+    control_panel_url: str | None = strawberry.field(
+        default=strawberry.UNSET, description="http or https URL."
+    )
+    website_url: str | None = strawberry.field(
+        default=strawberry.UNSET, description="http or https URL."
+    )
+    sender_name: str | None = strawberry.field(
+        default=strawberry.UNSET, description="The From name."
+    )
+    reply_to: str | None = strawberry.field(
+        default=strawberry.UNSET, description="An email address."
+    )
+    address: str | None = strawberry.field(
+        default=strawberry.UNSET, description="Postal address, one line per line."
+    )
+    enabled_events: list[NotificationEvent] | None = strawberry.field(
+        default=strawberry.UNSET, description="The events to email about."
+    )
+    attach_invoice_pdf: bool | None = strawberry.field(
+        default=strawberry.UNSET, description="Attach the invoice PDF to 'posted'."
+    )
+
+
+@strawberry.type(description="The result of updateNotificationSettings.")
+class UpdateNotificationSettingsPayload(Payload):
+    notification_settings: NotificationSettings | None = strawberry.field(
+        default=None, description="The settings as now stored."
+    )
+    effective: EffectiveNotificationSettings | None = strawberry.field(
+        default=None, description="The settings now in force."
+    )
+
+
+async def _read_upload(upload: Any) -> bytes:
+    try:
+        data: bytes = await upload.read(MAX_LOGO_BYTES + 1)
+    finally:
+        await upload.close()  # a large upload is spooled to a temporary file
+    if len(data) > MAX_LOGO_BYTES:
+        raise ValidationFailed(f"the logo is larger than {MAX_LOGO_BYTES // 1024} KB", field="logo")
+    return data
+
+
+def _given(value: Any) -> Any:
+    return KEEP if value is strawberry.UNSET else value
+
+
+@strawberry.type
+class NotificationSettingsMutations:
+    @strawberry.mutation(
+        permission_classes=[CanWriteSettings],
+        description="Change notification settings (OWNER, ADMIN, or settings:write).",
+    )
+    async def update_notification_settings(
+        self, info: Info, input: UpdateNotificationSettingsInput
+    ) -> UpdateNotificationSettingsPayload:
+        ctx = info.context
+        try:
+            owner, name = await _owner(info, input.reseller_id or None)
+            logo = _given(input.logo)
+            if logo is not KEEP and logo is not None:
+                logo = await _read_upload(logo)
+        except (Forbidden, ValidationFailed) as error:
+            return UpdateNotificationSettingsPayload(errors=user_errors(error))
+        change = SettingsChange(
+            logo=logo,
+            control_panel_url=_given(input.control_panel_url),
+            website_url=_given(input.website_url),
+            sender_name=_given(input.sender_name),
+            reply_to=_given(input.reply_to),
+            address=_given(input.address),
+            enabled_events=_given(input.enabled_events),
+            attach_invoice_pdf=_given(input.attach_invoice_pdf),
+        )
+
+        async def update(
+            session: AsyncSession,
+        ) -> tuple[models.NotificationSettings, EffectiveNotificationSettings]:
+            row, changed = await update_settings(session, owner, change)
+            record(
+                session,
+                ctx.caller.actor,
+                "notification_settings.updated",
+                "NotificationSettings",
+                owner,
+                owner,
+                changed=changed,
+            )
+            rows = await NotificationSettingsRepository(session).of_owners([owner])
+            platform = rows.get(models.PLATFORM_OWNER)
+            effective = resolve(name, row if owner is not None else None, platform)
+            return row, EffectiveNotificationSettings.of(effective)
+
+        return await respond(
+            info,
+            UpdateNotificationSettingsPayload,
+            update,
+            lambda done: UpdateNotificationSettingsPayload(
+                notification_settings=NotificationSettings.from_model(done[0]),
+                effective=done[1],
+            ),
+        )
