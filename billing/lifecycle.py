@@ -37,16 +37,25 @@ from billing.models import (
     PaymentStatus,
 )
 from core.clock import utcnow
-from core.currency import format_money
+from core.currency import format_money, quantize
 from core.errors import DomainError, Forbidden, NotFound, Problem, ValidationFailed
 from core.ids import new_id
 from core.validation import required_text
 from db.scope import TenantScope
+from notifications.branding import Branding, branding_of
 from notifications.emails import Composer
+from notifications.models import INVOICE_PDF, NotificationEvent
 from notifications.outbox import enqueue
 from tenants.audit import Actor, record
 from tenants.models import Reseller
 from tenants.repositories import CustomerRepository, ResellerRepository, UserRepository
+
+# The email of each status change, and the event a seller may turn off.
+EVENTS = {
+    "invoice_posted": NotificationEvent.INVOICE_POSTED,
+    "invoice_paid": NotificationEvent.INVOICE_PAID,
+    "invoice_voided": NotificationEvent.INVOICE_VOIDED,
+}
 
 PLATFORM_SELLER = "platform"
 _FORWARD: dict[InvoiceStatus, tuple[InvoiceStatus, ...]] = {
@@ -292,27 +301,51 @@ class InvoiceLifecycle:
     async def _notify(
         self, session: AsyncSession, scope: TenantScope, invoice: Invoice, template: str
     ) -> None:
-        recipients = await self._buyer_emails(session, scope, invoice)
-        if not recipients:
+        """Email the buyer, branded as its seller, unless the seller turned the event off."""
+        brand = await branding_of(
+            session,
+            invoice.reseller_id if invoice.kind is InvoiceKind.RETAIL else None,
+            invoice.seller_name,
+        )
+        if not brand.enabled(EVENTS[template]):
             return
+        recipients = await self._buyer_emails(session, scope, invoice)
+        await self.send_copy(session, invoice, template, recipients, brand)
+
+    async def send_copy(
+        self,
+        session: AsyncSession,
+        invoice: Invoice,
+        template: str,
+        recipients: list[str],
+        brand: Branding,
+    ) -> None:
+        """Queue the ``template`` email about ``invoice`` to each recipient (the caller's
+        transaction); "posted" carries the invoice PDF when the seller wants it."""
         label = invoice.number or invoice.document_id
+        due = invoice.total - invoice.amount_paid
+        amount_due = f"{quantize(due, invoice.currency):,} {invoice.currency}"
         subjects = {
-            "invoice_posted": f"Invoice {label} from {invoice.seller_name}",
+            "invoice_posted": f"Invoice {label} from {invoice.seller_name} \u2014 {amount_due}"
+            + (f" due {invoice.due_date.isoformat()}" if invoice.due_date else ""),
             "invoice_paid": f"Receipt for invoice {label} from {invoice.seller_name}",
             "invoice_voided": f"Invoice {label} from {invoice.seller_name} was cancelled",
         }
+        attach = template == "invoice_posted" and brand.attach_invoice_pdf
         for to in recipients:
             message = self.composer.compose(
                 template,
                 to,
                 subjects[template],
-                sender_name=invoice.seller_name,
+                brand=brand,
                 buyer=invoice.buyer_name,
                 seller=invoice.seller_name,
                 number=label,
                 period=f"{invoice.period_start.isoformat()} to {invoice.period_end.isoformat()}",
                 total=format_money(invoice.total, invoice.currency),
+                amount_due=amount_due,
                 due_date=invoice.due_date.isoformat() if invoice.due_date else None,
+                attached=attach,
             )
             enqueue(
                 session,
@@ -321,6 +354,7 @@ class InvoiceLifecycle:
                 reseller_id=invoice.reseller_id,
                 about_type="Invoice",
                 about_id=invoice.id,
+                attachment=INVOICE_PDF if attach else None,
             )
 
     async def _buyer_emails(

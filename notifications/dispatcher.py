@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from email import policy
 from email.parser import BytesParser
 from email.utils import getaddresses
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import CursorResult, or_, select, update
 
@@ -69,6 +69,34 @@ class Claimed:
     message: bytes
     next_attempt_at: datetime
     leased_until: datetime
+    attachment: str | None = None
+    reseller_id: uuid.UUID | None = None
+    about_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    filename: str
+    content_type: str
+    body: bytes
+
+
+class Attachments(Protocol):
+    """Draws what a message names in ``attachment`` (the invoice PDF) when it is sent: None
+    when the thing is gone."""
+
+    async def __call__(
+        self, kind: str, reseller_id: uuid.UUID | None, about_id: uuid.UUID | None
+    ) -> Attachment | None: ...
+
+
+def with_attachment(raw: bytes, attachment: Attachment) -> bytes:
+    message = BytesParser(policy=policy.default).parsebytes(raw)
+    maintype, _, subtype = attachment.content_type.partition(";")[0].partition("/")
+    message.add_attachment(
+        attachment.body, maintype=maintype, subtype=subtype, filename=attachment.filename
+    )
+    return message.as_bytes()
 
 
 def headers_only(raw: bytes) -> bytes:
@@ -114,6 +142,7 @@ class Dispatcher:
         lease_seconds: float = 300.0,
         send_timeout_seconds: float = 60.0,
         max_retry_seconds: float = MAX_RETRY_SECONDS,
+        attachments: Attachments | None = None,
     ) -> None:
         if max_attempts < 1 or batch_size < 1 or retry_seconds <= 0 or poll_seconds <= 0:
             raise ValueError("max_attempts, batch_size, retry and poll intervals must be positive")
@@ -129,6 +158,7 @@ class Dispatcher:
         self.lease_seconds = lease_seconds
         self.send_timeout_seconds = send_timeout_seconds
         self.max_retry_seconds = max_retry_seconds
+        self.attachments = attachments
         self._task: asyncio.Task[None] | None = None
 
     # -- one round -------------------------------------------------------------------------
@@ -183,13 +213,26 @@ class Dispatcher:
                 OutboxMessage.attempts,
                 OutboxMessage.message,
                 OutboxMessage.next_attempt_at,
+                OutboxMessage.attachment,
+                OutboxMessage.reseller_id,
+                OutboxMessage.about_id,
             )
             .execution_options(**_NO_SESSION_SYNC)
         )
         async with self.db.write(TenantScope.system()) as session:
             rows = (await session.execute(claim)).all()
         batch = [
-            Claimed(r.id, r.attempts, r.message, r.next_attempt_at, leased_until) for r in rows
+            Claimed(
+                r.id,
+                r.attempts,
+                r.message,
+                r.next_attempt_at,
+                leased_until,
+                r.attachment,
+                r.reseller_id,
+                r.about_id,
+            )
+            for r in rows
         ]
         # RETURNING promises no order; send oldest first as the claim chose them.
         batch.sort(key=lambda c: (c.next_attempt_at, c.id))
@@ -217,7 +260,8 @@ class Dispatcher:
     async def _deliver(self, item: Claimed) -> DeliveryFailure | None:
         started = time.monotonic()
         try:
-            message, sender, recipients = envelope(item.message)
+            raw = await self._with_attachment(item)
+            message, sender, recipients = envelope(raw)
             async with asyncio.timeout(self.send_timeout_seconds):
                 await self.transport.send(message, sender, recipients)
         except DeliveryFailure as failure:
@@ -231,6 +275,20 @@ class Dispatcher:
             return TemporaryFailure(f"unexpected error: {type(error).__name__}")
         log.debug("outbox message %s handed over in %.3f s", item.id, time.monotonic() - started)
         return None
+
+    async def _with_attachment(self, item: Claimed) -> bytes:
+        if item.attachment is None:
+            return item.message
+        if self.attachments is None:
+            raise PermanentFailure(f"no way to attach {item.attachment}")
+        try:
+            found = await self.attachments(item.attachment, item.reseller_id, item.about_id)
+        except Exception as error:
+            log.exception("outbox message %s: the attachment could not be drawn", item.id)
+            raise TemporaryFailure(f"attachment failed: {type(error).__name__}") from None
+        if found is None:
+            raise PermanentFailure(f"the {item.attachment} is gone")
+        return with_attachment(item.message, found)
 
     async def _record(self, item: Claimed, failure: DeliveryFailure | None) -> None:
         now = utcnow()

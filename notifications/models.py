@@ -12,6 +12,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from core.clock import utcnow
 from db.base import Base, TenantTagged
 
+INVOICE_PDF = "invoice_pdf"
+
 
 class DeliveryStatus(enum.StrEnum):
     QUEUED = "QUEUED"
@@ -43,6 +45,9 @@ class OutboxMessage(TenantTagged, Base):
     locked_until: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(String(500))
     sent_at: Mapped[datetime | None]
+    # What the dispatcher adds when it sends (rendered then, not kept in the row): INVOICE_PDF,
+    # the PDF of the invoice the message is about.
+    attachment: Mapped[str | None] = mapped_column(String(40))
 
 
 class NotificationEvent(enum.StrEnum):

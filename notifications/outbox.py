@@ -21,6 +21,7 @@ def enqueue(
     reseller_id: uuid.UUID | None,
     about_type: str | None = None,
     about_id: uuid.UUID | None = None,
+    attachment: str | None = None,
 ) -> OutboxMessage:
     """Queue ``message``; its Message-ID names the outbox row, so a receiver can spot a repeat."""
     row_id = new_id()
@@ -34,6 +35,7 @@ def enqueue(
         subject=str(message["Subject"] or "")[:300],
         about_type=about_type,
         about_id=about_id,
+        attachment=attachment,
         message=bytes(message),
         status=DeliveryStatus.QUEUED,
         attempts=0,

@@ -6,8 +6,14 @@ dispatcher here, so both deliver the same way; any number of them may run agains
 
 from __future__ import annotations
 
+import uuid
+
 from db.database import Database
-from notifications.dispatcher import Dispatcher
+from db.scope import TenantScope
+from documents.formats import DocumentFormat
+from documents.service import Documents
+from notifications.dispatcher import Attachment, Dispatcher
+from notifications.models import INVOICE_PDF
 from notifications.transports import FileTransport, SmtpTransport, Transport
 from server.settings import Settings
 
@@ -34,6 +40,24 @@ def build_transport(settings: Settings) -> Transport:
     return FileTransport(settings.outbox_dir)
 
 
+class InvoicePdfAttachments:
+    """The invoice PDF for a "posted" email, drawn when it is sent (the kept copy when there is
+    one): the transaction that queued the email does not wait for a rendering."""
+
+    def __init__(self, documents: Documents) -> None:
+        self.documents = documents
+
+    async def __call__(
+        self, kind: str, reseller_id: uuid.UUID | None, about_id: uuid.UUID | None
+    ) -> Attachment | None:
+        if kind != INVOICE_PDF or reseller_id is None or about_id is None:
+            return None
+        found = await self.documents.invoice(
+            TenantScope.system(), about_id, reseller_id, DocumentFormat.PDF
+        )
+        return None if found is None else Attachment(found.filename, found.content_type, found.body)
+
+
 def build_dispatcher(settings: Settings, db: Database) -> Dispatcher:
     # SMTP_TIMEOUT_SECONDS bounds each network step; a whole conversation (connect, TLS and
     # login, envelope, DATA) gets four of them, and the lease covers a few such sends so that a
@@ -47,6 +71,7 @@ def build_dispatcher(settings: Settings, db: Database) -> Dispatcher:
         poll_seconds=settings.outbox_poll_seconds,
         lease_seconds=max(MIN_LEASE_SECONDS, 5 * send_timeout),
         send_timeout_seconds=send_timeout,
+        attachments=InvoicePdfAttachments(Documents(db, settings.platform_name)),
     )
 
 

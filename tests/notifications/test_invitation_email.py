@@ -4,16 +4,9 @@ SMTP server; the link in it activates the account; the new user signs in."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-
-import httpx
-import pytest
-from asgi_lifespan import LifespanManager
 
 from db.database import Database
 from notifications.models import DeliveryStatus
-from server.app import create_app
-from server.settings import Settings
 from tests.conftest import Api
 from tests.factories import World
 from tests.notifications import Outbox, SmtpServer, eventually
@@ -28,27 +21,6 @@ LOGIN = """mutation($email: String!, $password: String!) {
   login(input: {email: $email, password: $password}) { accessToken user { email } errors { code } }
 }"""
 PASSWORD = "my own long passphrase"
-
-
-@pytest.fixture
-async def mailing_api(settings: Settings, smtp: SmtpServer) -> AsyncIterator[Api]:
-    """The app as it runs in production: dispatching its own outbox, to SMTP."""
-    app = create_app(
-        settings.with_(
-            outbox_dispatch=True,
-            smtp_host="127.0.0.1",
-            smtp_port=smtp.port,
-            smtp_starttls=False,
-            smtp_timeout_seconds=5.0,
-            outbox_poll_seconds=0.05,
-            outbox_retry_seconds=0.05,
-            public_url="https://panel.alpha.example",
-        )
-    )
-    async with LifespanManager(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            yield Api(c)
 
 
 async def test_invited_user_activates_from_the_email_and_signs_in(
