@@ -16,7 +16,7 @@ from datetime import date
 from decimal import Decimal
 
 from core.currency import minor_units, quantize
-from documents.content import InvoiceDocument, StatementDocument
+from documents.content import InvoiceDocument, Line, StatementDocument
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -84,39 +84,40 @@ def _invoice_cells(doc: InvoiceDocument) -> list[object]:
     ]
 
 
+LINE_COLUMNS = (
+    "line",
+    "sku",
+    "description",
+    "kind",
+    "service_start",
+    "service_end",
+    "quantity",
+    "unit",
+    "unit_price",
+    "amount",
+)
+
+
+def _line_cells(line: Line, currency: str) -> list[object]:
+    return [
+        line.position,
+        line.sku,
+        line.description,
+        line.kind,
+        line.service_start,
+        line.service_end,
+        line.quantity.normalize(),
+        line.unit,
+        _price(line.unit_price, currency),
+        _money(line.amount, currency),
+    ]
+
+
 def invoice_csv(doc: InvoiceDocument) -> bytes:
-    header = (
-        *INVOICE_COLUMNS,
-        "line",
-        "sku",
-        "description",
-        "kind",
-        "service_start",
-        "service_end",
-        "quantity",
-        "unit",
-        "unit_price",
-        "amount",
-    )
     head = _invoice_cells(doc)
     return _table(
-        header,
-        (
-            [
-                *head,
-                line.position,
-                line.sku,
-                line.description,
-                line.kind,
-                line.service_start,
-                line.service_end,
-                line.quantity.normalize(),
-                line.unit,
-                _price(line.unit_price, doc.currency),
-                _money(line.amount, doc.currency),
-            ]
-            for line in doc.lines
-        ),
+        (*INVOICE_COLUMNS, *LINE_COLUMNS),
+        ([*head, *_line_cells(line, doc.currency)] for line in doc.lines),
     )
 
 
@@ -188,37 +189,7 @@ def statement_csv(doc: StatementDocument) -> bytes:
 
 def statement_detailed_csv(doc: StatementDocument) -> bytes:
     c = doc.currency
-    header = (
-        "invoice_number",
-        "line",
-        "sku",
-        "description",
-        "kind",
-        "service_start",
-        "service_end",
-        "quantity",
-        "unit",
-        "unit_price",
-        "amount",
-        "currency",
-    )
     return _table(
-        header,
-        (
-            [
-                row.invoice,
-                row.line.position,
-                row.line.sku,
-                row.line.description,
-                row.line.kind,
-                row.line.service_start,
-                row.line.service_end,
-                row.line.quantity.normalize(),
-                row.line.unit,
-                _price(row.line.unit_price, c),
-                _money(row.line.amount, c),
-                c,
-            ]
-            for row in doc.lines
-        ),
+        ("invoice_number", *LINE_COLUMNS, "currency"),
+        ([row.invoice, *_line_cells(row.line, c), c] for row in doc.lines),
     )

@@ -13,12 +13,9 @@ import uuid
 from dataclasses import dataclass
 
 import anyio.to_thread
-from sqlalchemy import select
 
 from billing.models import InvoiceStatus
-from core.clock import utcnow
-from core.ids import new_id
-from db.database import Database, upsert
+from db.database import Database
 from db.scope import TenantScope
 from documents import csv_files
 from documents.content import (
@@ -30,8 +27,8 @@ from documents.content import (
 from documents.formats import DocumentFormat
 from documents.html import invoice_html, statement_html
 from documents.links import InvoiceTarget, StatementTarget, Target
-from documents.models import RenderedDocument
 from documents.pdf import html_to_pdf
+from documents.repositories import RenderedDocumentRepository
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,36 +105,14 @@ class Documents:
         if doc.status is InvoiceStatus.DRAFT:
             return await self._render(html)
         digest = hashlib.sha256(html.encode()).hexdigest()
+        pdf = DocumentFormat.PDF.value
         async with self.db.read(scope) as session:
-            kept = await session.scalar(
-                select(RenderedDocument.content).where(
-                    RenderedDocument.reseller_id == doc.reseller_id,
-                    RenderedDocument.invoice_id == doc.id,
-                    RenderedDocument.format == DocumentFormat.PDF.value,
-                    RenderedDocument.digest == digest,
-                )
-            )
+            kept = await RenderedDocumentRepository(session, scope).kept(doc.id, pdf, digest)
         if kept is not None:
             return kept
         body = await self._render(html)
         async with self.db.write(scope) as session:
-            statement = (await upsert(session, RenderedDocument)).values(
-                reseller_id=doc.reseller_id,
-                id=new_id(),
-                invoice_id=doc.id,
-                format=DocumentFormat.PDF.value,
-                digest=digest,
-                content=body,
-                created_at=utcnow(),
-            )
-            await session.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["reseller_id", "invoice_id", "format"],
-                    set_={
-                        "digest": statement.excluded.digest,
-                        "content": statement.excluded.content,
-                        "created_at": statement.excluded.created_at,
-                    },
-                )
+            await RenderedDocumentRepository(session, scope).keep(
+                doc.reseller_id, doc.id, pdf, digest, body
             )
         return body

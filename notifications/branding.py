@@ -58,6 +58,12 @@ class Branding:
         return event in self.enabled_events
 
 
+def field_name(key: str) -> str:
+    """How errors and the API name a setting: control_panel_url -> controlPanelUrl."""
+    head, *rest = key.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
 def owner_key(reseller_id: uuid.UUID | None) -> str:
     return PLATFORM_OWNER if reseller_id is None else str(reseller_id)
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import ValidationFailed
 from core.validation import normalize_email, optional_text
-from notifications.branding import NotificationSettingsRepository, owner_key
+from notifications.branding import NotificationSettingsRepository, field_name, owner_key
 from notifications.models import NotificationEvent, NotificationSettings
 
 MAX_LOGO_BYTES = 512 * 1024
@@ -89,7 +89,7 @@ def _clean(change: SettingsChange) -> dict[str, Any]:
             values["logo"] = value
             values["logo_content_type"] = check_logo(value) if value is not None else None
         elif key in ("control_panel_url", "website_url"):
-            values[key] = check_url(value, field=_camel(key))
+            values[key] = check_url(value, field=field_name(key))
         elif key == "sender_name":
             values[key] = optional_text(value, field="senderName", max_length=100)
             if values[key] and any(c in values[key] for c in '\r\n<>"@'):
@@ -110,11 +110,6 @@ def _clean(change: SettingsChange) -> dict[str, Any]:
         else:
             values[key] = value
     return values
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
 
 
 async def update_settings(

@@ -15,7 +15,13 @@ from strawberry.file_uploads import Upload
 from auth import permissions as rules
 from core.errors import Forbidden, ValidationFailed
 from notifications import models
-from notifications.branding import FIELDS, Branding, NotificationSettingsRepository, resolve
+from notifications.branding import (
+    FIELDS,
+    Branding,
+    NotificationSettingsRepository,
+    branding_of,
+    field_name,
+)
 from notifications.settings import KEEP, MAX_LOGO_BYTES, SettingsChange, update_settings
 from schema.context import Info
 from schema.errors import Payload, user_errors
@@ -76,8 +82,7 @@ class NotificationSettings:
 
     @classmethod
     def from_model(cls, row: models.NotificationSettings | None) -> NotificationSettings:
-        if row is None:
-            return cls(**dict.fromkeys(_SETTINGS_FIELDS))
+        row = row or models.NotificationSettings()  # nothing set: every value null
         return cls(
             logo_data_uri=_data_uri(row.logo, row.logo_content_type),
             control_panel_url=row.control_panel_url,
@@ -92,18 +97,6 @@ class NotificationSettings:
             ),
             attach_invoice_pdf=row.attach_invoice_pdf,
         )
-
-
-_SETTINGS_FIELDS = (
-    "logo_data_uri",
-    "control_panel_url",
-    "website_url",
-    "sender_name",
-    "reply_to",
-    "address",
-    "enabled_events",
-    "attach_invoice_pdf",
-)
 
 
 @strawberry.type(description="The settings in force: the reseller's, else the platform's.")
@@ -136,17 +129,12 @@ class EffectiveNotificationSettings:
             attach_invoice_pdf=branding.attach_invoice_pdf,
             sources=[
                 SettingOrigin(
-                    setting=names.get(key, _camel(key)),
+                    setting=names.get(key, field_name(key)),
                     source=SettingSource(branding.sources[key]),
                 )
                 for key in FIELDS
             ],
         )
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
 
 
 async def _owner(info: Info, reseller_id: strawberry.ID | None) -> tuple[uuid.UUID | None, str]:
@@ -195,10 +183,7 @@ class NotificationSettingsQueries:
     ) -> EffectiveNotificationSettings:
         owner, name = await _owner(info, reseller_id)
         async with info.context.read() as session:
-            rows = await NotificationSettingsRepository(session).of_owners([owner])
-        platform = rows.get(models.PLATFORM_OWNER)
-        own = rows.get(str(owner)) if owner is not None else None
-        return EffectiveNotificationSettings.of(resolve(name, own, platform))
+            return EffectiveNotificationSettings.of(await branding_of(session, owner, name))
 
 
 @strawberry.input(
@@ -304,10 +289,8 @@ class NotificationSettingsMutations:
                 owner,
                 changed=changed,
             )
-            rows = await NotificationSettingsRepository(session).of_owners([owner])
-            platform = rows.get(models.PLATFORM_OWNER)
-            effective = resolve(name, row if owner is not None else None, platform)
-            return row, EffectiveNotificationSettings.of(effective)
+            effective = EffectiveNotificationSettings.of(await branding_of(session, owner, name))
+            return row, effective
 
         return await respond(
             info,
