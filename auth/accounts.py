@@ -28,7 +28,9 @@ from core.ids import new_id
 from core.validation import normalize_email, required_text
 from db.database import Database
 from db.scope import TenantScope
+from notifications.branding import branding_of
 from notifications.emails import Composer
+from notifications.models import NotificationEvent
 from notifications.outbox import enqueue
 from tenants import services
 from tenants.audit import Actor, record
@@ -257,8 +259,12 @@ class Accounts:
                 expires_at=expires_at,
             )
         )
+        # From the platform to a user of a reseller: the platform's branding. Sent whatever
+        # events the platform turned off: the link in it is the only way into the account.
+        brand = await branding_of(session, None, self.composer.platform_name)
         message = self.composer.invitation(
-            to=user.email,
+            user.email,
+            brand,
             name=user.name,
             organisation=reseller.name,
             link=f"{self.policy.activation_url}?token={token}",
@@ -268,7 +274,7 @@ class Accounts:
         enqueue(
             session,
             message,
-            event="INVITATION",
+            event=NotificationEvent.INVITATION,
             reseller_id=user.reseller_id,
             about_type="User",
             about_id=user.id,

@@ -57,6 +57,11 @@ def can_write_settings(principal: Principal) -> bool:
     )
 
 
+def can_send_test_notifications(principal: Principal) -> bool:
+    """Previews of the emails, to the caller's own address: people who edit the settings."""
+    return principal.is_platform_admin or _manager(principal)
+
+
 def has_billing_access(principal: Principal) -> bool:
     """May see billing fields: a portal only its own customer's (its scope says which)."""
     if principal.is_platform_admin:

@@ -37,25 +37,17 @@ from billing.models import (
     PaymentStatus,
 )
 from core.clock import utcnow
-from core.currency import format_money, quantize
 from core.errors import DomainError, Forbidden, NotFound, Problem, ValidationFailed
 from core.ids import new_id
-from core.validation import required_text
+from core.validation import normalize_email, required_text
 from db.scope import TenantScope
 from notifications.branding import Branding, branding_of
-from notifications.emails import Composer
-from notifications.models import INVOICE_PDF, NotificationEvent
+from notifications.emails import Composer, InvoiceFacts
+from notifications.models import INVOICE_PDF, NotificationEvent, NotificationOrigin
 from notifications.outbox import enqueue
 from tenants.audit import Actor, record
 from tenants.models import Reseller
 from tenants.repositories import CustomerRepository, ResellerRepository, UserRepository
-
-# The email of each status change, and the event a seller may turn off.
-EVENTS = {
-    "invoice_posted": NotificationEvent.INVOICE_POSTED,
-    "invoice_paid": NotificationEvent.INVOICE_PAID,
-    "invoice_voided": NotificationEvent.INVOICE_VOIDED,
-}
 
 PLATFORM_SELLER = "platform"
 _FORWARD: dict[InvoiceStatus, tuple[InvoiceStatus, ...]] = {
@@ -64,12 +56,19 @@ _FORWARD: dict[InvoiceStatus, tuple[InvoiceStatus, ...]] = {
     InvoiceStatus.CLOSED: (),
     InvoiceStatus.VOID: (),
 }
-_EVENTS = {
-    InvoiceStatus.OPEN: ("invoice.posted", "invoice_posted"),
-    InvoiceStatus.CLOSED: ("invoice.closed", "invoice_paid"),
-    InvoiceStatus.VOID: ("invoice.voided", "invoice_voided"),
+_ACTIONS = {
+    InvoiceStatus.OPEN: "invoice.posted",
+    InvoiceStatus.CLOSED: "invoice.closed",
+    InvoiceStatus.VOID: "invoice.voided",
+}
+# The email of each status: what the buyer is told, and the event a seller may turn off.
+_STATUS_EVENTS = {
+    InvoiceStatus.OPEN: NotificationEvent.INVOICE_POSTED,
+    InvoiceStatus.CLOSED: NotificationEvent.INVOICE_PAID,
+    InvoiceStatus.VOID: NotificationEvent.INVOICE_VOIDED,
 }
 MAX_TEXT = 500
+MAX_RECIPIENTS = 10
 
 
 class InvalidTransition(DomainError):
@@ -154,11 +153,10 @@ class InvoiceLifecycle:
             invoice.voided_at = now
         invoice.status = status
         await session.flush()
-        action, template = _EVENTS[status]
         record(
             session,
             actor,
-            action,
+            _ACTIONS[status],
             "Invoice",
             invoice.id,
             invoice.reseller_id,
@@ -168,7 +166,7 @@ class InvoiceLifecycle:
             notify=notify,
         )
         if notify:
-            await self._notify(session, scope, invoice, template)
+            await self._notify(session, scope, invoice, _STATUS_EVENTS[status])
         return invoice
 
     @staticmethod
@@ -299,62 +297,79 @@ class InvoiceLifecycle:
         return f"{seller.invoice_prefix}-{issued_on.year}-{number:06d}"
 
     async def _notify(
-        self, session: AsyncSession, scope: TenantScope, invoice: Invoice, template: str
+        self, session: AsyncSession, scope: TenantScope, invoice: Invoice, event: NotificationEvent
     ) -> None:
         """Email the buyer, branded as its seller, unless the seller turned the event off."""
-        brand = await branding_of(
-            session,
-            invoice.reseller_id if invoice.kind is InvoiceKind.RETAIL else None,
-            invoice.seller_name,
-        )
-        if not brand.enabled(EVENTS[template]):
+        brand = await seller_branding(session, invoice)
+        if not brand.enabled(event):
             return
         recipients = await self._buyer_emails(session, scope, invoice)
-        await self.send_copy(session, invoice, template, recipients, brand)
+        attach = event is NotificationEvent.INVOICE_POSTED and brand.attach_invoice_pdf
+        self._queue(session, invoice, event, recipients, brand, attach, NotificationOrigin.EVENT)
 
-    async def send_copy(
+    async def send(
+        self,
+        session: AsyncSession,
+        scope: TenantScope,
+        actor: Actor,
+        invoice_id: uuid.UUID,
+        to: Sequence[str] | None = None,
+    ) -> tuple[Invoice, list[str]]:
+        """Email a copy of a posted invoice, its PDF attached, to ``to`` (by default the buyer's
+        billing address): the message of its status, whatever events the seller turned off,
+        since someone asked for it."""
+        invoice = await self._invoice(session, scope, invoice_id)
+        event = _STATUS_EVENTS.get(invoice.status)
+        if event is None:
+            raise ValidationFailed(
+                "a DRAFT is not sent to anyone: post it first",
+                field="invoiceId",
+                code="INVOICE_NOT_POSTED",
+            )
+        if to:
+            recipients = _recipients(to)
+        else:
+            recipients = await self._buyer_emails(session, scope, invoice)
+            if not recipients:
+                raise ValidationFailed("the buyer has no billing email: name one", field="to")
+        brand = await seller_branding(session, invoice)
+        self._queue(session, invoice, event, recipients, brand, True, NotificationOrigin.COPY)
+        record(
+            session,
+            actor,
+            "invoice.sent",
+            "Invoice",
+            invoice.id,
+            invoice.reseller_id,
+            number=invoice.number,
+            recipients=recipients,
+        )
+        await session.flush()
+        return invoice, recipients
+
+    def _queue(
         self,
         session: AsyncSession,
         invoice: Invoice,
-        template: str,
-        recipients: list[str],
+        event: NotificationEvent,
+        recipients: Sequence[str],
         brand: Branding,
+        attach: bool,
+        origin: NotificationOrigin,
     ) -> None:
-        """Queue the ``template`` email about ``invoice`` to each recipient (the caller's
-        transaction); "posted" carries the invoice PDF when the seller wants it."""
-        label = invoice.number or invoice.document_id
-        due = invoice.total - invoice.amount_paid
-        amount_due = f"{quantize(due, invoice.currency):,} {invoice.currency}"
-        subjects = {
-            "invoice_posted": f"Invoice {label} from {invoice.seller_name} \u2014 {amount_due}"
-            + (f" due {invoice.due_date.isoformat()}" if invoice.due_date else ""),
-            "invoice_paid": f"Receipt for invoice {label} from {invoice.seller_name}",
-            "invoice_voided": f"Invoice {label} from {invoice.seller_name} was cancelled",
-        }
-        attach = template == "invoice_posted" and brand.attach_invoice_pdf
+        """Queue ``event``'s email about ``invoice`` to each recipient (the caller's transaction);
+        with ``attach``, the dispatcher adds the invoice PDF when it sends."""
+        facts = facts_of(invoice)
         for to in recipients:
-            message = self.composer.compose(
-                template,
-                to,
-                subjects[template],
-                brand=brand,
-                buyer=invoice.buyer_name,
-                seller=invoice.seller_name,
-                number=label,
-                period=f"{invoice.period_start.isoformat()} to {invoice.period_end.isoformat()}",
-                total=format_money(invoice.total, invoice.currency),
-                amount_due=amount_due,
-                due_date=invoice.due_date.isoformat() if invoice.due_date else None,
-                attached=attach,
-            )
             enqueue(
                 session,
-                message,
-                event=template,
+                self.composer.invoice(event, to, brand, facts, attached=attach),
+                event=event,
                 reseller_id=invoice.reseller_id,
                 about_type="Invoice",
                 about_id=invoice.id,
                 attachment=INVOICE_PDF if attach else None,
+                origin=origin,
             )
 
     async def _buyer_emails(
@@ -365,6 +380,48 @@ class InvoiceLifecycle:
             customer = await CustomerRepository(session, scope).get(invoice.customer_id)
             return [customer.email] if customer else []
         return await UserRepository(session, scope).owner_emails(invoice.reseller_id)
+
+
+async def seller_branding(session: AsyncSession, invoice: Invoice) -> Branding:
+    """The invoice's seller as its emails show it: a reseller's settings, or the platform's."""
+    return await branding_of(
+        session,
+        invoice.reseller_id if invoice.kind is InvoiceKind.RETAIL else None,
+        invoice.seller_name,
+    )
+
+
+def facts_of(invoice: Invoice) -> InvoiceFacts:
+    return InvoiceFacts(
+        seller=invoice.seller_name,
+        buyer=invoice.buyer_name,
+        label=invoice.number or invoice.document_id,
+        period_start=invoice.period_start,
+        period_end=invoice.period_end,
+        currency=invoice.currency,
+        total=invoice.total,
+        amount_due=invoice.total - invoice.amount_paid,
+        due_date=invoice.due_date,
+    )
+
+
+def _recipients(to: Sequence[str]) -> list[str]:
+    """Valid addresses, each once, at most MAX_RECIPIENTS; every bad one reported."""
+    if len(to) > MAX_RECIPIENTS:
+        raise ValidationFailed(f"at most {MAX_RECIPIENTS} recipients", field="to")
+    found: list[str] = []
+    problems: list[Problem] = []
+    for n, address in enumerate(to):
+        try:
+            email = normalize_email(address, field=f"to.{n}")
+        except ValidationFailed as error:
+            problems.extend(error.problems)
+            continue
+        if email not in found:
+            found.append(email)
+    if problems:
+        raise ValidationFailed.many(problems)
+    return found
 
 
 def clean_value(definition: InvoiceFieldDefinition, value: str, *, field: str) -> str:

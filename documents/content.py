@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing import statements
 from billing.catalog import Catalog
 from billing.invoices import FieldDefinitionRepository, InvoiceChildren, InvoiceRepository
+from billing.lifecycle import seller_branding
 from billing.models import Invoice, InvoiceKind, InvoiceStatus
 from billing.subscriptions import UsageRepository
 from db.scope import TenantScope
@@ -170,9 +171,7 @@ async def invoice_document(
     )
     vendor = (await Catalog(session).vendors_by_ids([invoice.vendor_id]))[invoice.vendor_id]
     wholesale = invoice.kind is InvoiceKind.WHOLESALE
-    branding = await branding_of(
-        session, None if wholesale else invoice.reseller_id, invoice.seller_name
-    )
+    branding = await seller_branding(session, invoice)
     charge_rows = []
     for c in charges:
         line = line_of[c.line_id]

@@ -31,7 +31,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email import policy
 from email.parser import BytesParser
 from email.utils import getaddresses
 from typing import Any, Protocol, cast
@@ -48,6 +47,7 @@ from notifications.transports import (
     TemporaryFailure,
     Transport,
 )
+from notifications.wire import MAIL_POLICY
 
 log = logging.getLogger("channelbill.outbox")
 
@@ -91,7 +91,7 @@ class Attachments(Protocol):
 
 
 def with_attachment(raw: bytes, attachment: Attachment) -> bytes:
-    message = BytesParser(policy=policy.default).parsebytes(raw)
+    message = BytesParser(policy=MAIL_POLICY).parsebytes(raw)
     maintype, _, subtype = attachment.content_type.partition(";")[0].partition("/")
     message.add_attachment(
         attachment.body, maintype=maintype, subtype=subtype, filename=attachment.filename
@@ -110,7 +110,7 @@ def headers_only(raw: bytes) -> bytes:
 
 def envelope(raw: bytes) -> tuple[bytes, str, list[str]]:
     """What to transmit, from whom, to whom: From; To, Cc and Bcc; the message without Bcc."""
-    message = BytesParser(policy=policy.default).parsebytes(raw)
+    message = BytesParser(policy=MAIL_POLICY).parsebytes(raw)
     senders = [addr for _name, addr in getaddresses([str(h) for h in message.get_all("From", [])])]
     sender = next((addr for addr in senders if "@" in addr), "")
     if not sender:

@@ -21,6 +21,14 @@ class DeliveryStatus(enum.StrEnum):
     FAILED = "FAILED"
 
 
+class NotificationOrigin(enum.StrEnum):
+    """Why a message was sent."""
+
+    EVENT = "EVENT"  # something happened: a status change, an invitation
+    COPY = "COPY"  # a user asked for it (sendInvoice)
+    TEST = "TEST"  # a preview with made-up data (sendTestNotification)
+
+
 class OutboxMessage(TenantTagged, Base):
     """A complete RFC 5322 message as rendered when it was queued, and how its delivery goes."""
 
@@ -30,7 +38,11 @@ class OutboxMessage(TenantTagged, Base):
         Index("ix_outbox_messages_about_id", "about_id"),
     )
 
-    event: Mapped[str] = mapped_column(String(40))
+    event: Mapped[str] = mapped_column(String(40))  # a NotificationEvent
+    origin: Mapped[NotificationOrigin] = mapped_column(
+        Enum(NotificationOrigin, native_enum=False, length=20, create_constraint=True),
+        default=NotificationOrigin.EVENT,
+    )
     recipient: Mapped[str] = mapped_column(String(1000))
     subject: Mapped[str] = mapped_column(String(300))
     about_type: Mapped[str | None] = mapped_column(String(40))

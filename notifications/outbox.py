@@ -4,13 +4,18 @@ if the change that caused it commits."""
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
+from collections.abc import Iterable
 from email.message import EmailMessage
 from email.utils import make_msgid
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from core.ids import new_id
-from notifications.models import DeliveryStatus, OutboxMessage
+from db.scope import TenantScope
+from notifications.models import DeliveryStatus, NotificationOrigin, OutboxMessage
 
 
 def enqueue(
@@ -22,6 +27,7 @@ def enqueue(
     about_type: str | None = None,
     about_id: uuid.UUID | None = None,
     attachment: str | None = None,
+    origin: NotificationOrigin = NotificationOrigin.EVENT,
 ) -> OutboxMessage:
     """Queue ``message``; its Message-ID names the outbox row, so a receiver can spot a repeat."""
     row_id = new_id()
@@ -31,6 +37,7 @@ def enqueue(
         id=row_id,
         reseller_id=reseller_id,
         event=event,
+        origin=origin,
         recipient=", ".join(str(a) for a in message.get_all("To", [])),
         subject=str(message["Subject"] or "")[:300],
         about_type=about_type,
@@ -42,3 +49,30 @@ def enqueue(
     )
     session.add(row)
     return row
+
+
+class OutboxRepository:
+    """What was emailed about things, for the tenant in scope; never the messages' bodies."""
+
+    def __init__(self, session: AsyncSession, scope: TenantScope) -> None:
+        self.session = session
+        self.scope = scope
+
+    async def about(
+        self, about_type: str, ids: Iterable[uuid.UUID]
+    ) -> dict[uuid.UUID, list[OutboxMessage]]:
+        """The messages about each of ``ids``, oldest first."""
+        wanted = list(set(ids))
+        found: dict[uuid.UUID, list[OutboxMessage]] = defaultdict(list)
+        if not wanted:
+            return found
+        statement = self.scope.filter(
+            select(OutboxMessage)
+            .options(defer(OutboxMessage.message))
+            .where(OutboxMessage.about_type == about_type, OutboxMessage.about_id.in_(wanted)),
+            OutboxMessage.reseller_id,
+        ).order_by(OutboxMessage.created_at, OutboxMessage.id)
+        for row in await self.session.scalars(statement):
+            assert row.about_id is not None
+            found[row.about_id].append(row)
+        return found

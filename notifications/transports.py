@@ -24,6 +24,7 @@ from typing import Protocol
 import aiosmtplib
 
 from core.clock import utcnow
+from notifications.wire import SMTP_POLICY
 
 MAX_REASON = 500  # the width of outbox_messages.last_error
 
@@ -140,7 +141,7 @@ class SmtpTransport:
             return refused
         # 8-bit bodies need BODY=8BITMIME (or a 7-bit re-encoding when the server lacks it) and
         # non-ASCII addresses need SMTPUTF8; send_message negotiates both from the EHLO reply.
-        parsed = BytesParser(policy=policy.SMTP).parsebytes(message)
+        parsed = BytesParser(policy=SMTP_POLICY).parsebytes(message)
         refused, _ = await client.send_message(parsed, sender=sender, recipients=recipients)
         return refused
 

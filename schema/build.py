@@ -27,6 +27,7 @@ from schema.notification_settings import (
     NotificationSettingsMutations,
     NotificationSettingsQueries,
 )
+from schema.notifications import NotificationMutations
 from schema.portal import PortalMutations, PortalToken
 from schema.prices import PriceMutations, PriceOverride, PriceQueries
 from schema.resellers import Reseller, ResellerMutations, ResellerQueries
@@ -76,6 +77,7 @@ Mutation = merge_types(
         SubscriptionMutations,
         InvoiceMutations,
         NotificationSettingsMutations,
+        NotificationMutations,
     ),
 )
 Mutation.__strawberry_definition__.description = "Everything that changes something."  # type: ignore[attr-defined]

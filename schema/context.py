@@ -34,6 +34,8 @@ from db.database import Database
 from db.scope import TenantScope
 from documents.links import DocumentLinks
 from documents.service import Documents
+from notifications.emails import Composer
+from notifications.outbox import OutboxRepository
 from tenants.audit import AuditRepository
 from tenants.repositories import (
     CustomerRepository,
@@ -55,6 +57,7 @@ class Services:
     accounts: Accounts
     signer: TokenSigner
     lifecycle: InvoiceLifecycle
+    composer: Composer
     documents: Documents
     links: DocumentLinks
     platform_name: str = "channelbill"
@@ -87,6 +90,9 @@ class Loaders:
         self.lines_by_invoice_id = self._loader(lambda s: InvoiceChildren(s, scope).lines)
         self.charges_by_invoice_id = self._loader(lambda s: InvoiceChildren(s, scope).charges)
         self.payments_by_invoice_id = self._loader(lambda s: InvoiceChildren(s, scope).payments)
+        self.notifications_by_invoice_id = self._loader(
+            lambda s: partial(OutboxRepository(s, scope).about, "Invoice")
+        )
         self.field_definitions_by_reseller_id = self._loader(
             lambda s: FieldDefinitionRepository(s, scope).by_resellers
         )

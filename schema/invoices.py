@@ -31,6 +31,7 @@ from schema.documents import DOWNLOAD_URL, DocumentFormat, download_url
 from schema.errors import Payload
 from schema.money import Money
 from schema.mutations import respond
+from schema.notifications import Notification, notifications_of
 from schema.permissions import (
     BillingAccess,
     CanReadCustomers,
@@ -257,6 +258,19 @@ class Invoice(Node):
             rate_date=rate.rate_date,
         )
 
+    @strawberry.field(
+        description=(
+            "Every email about it, oldest first, with its delivery status; empty for a customer"
+            " portal (copies may have gone to other addresses)."
+        )
+    )
+    async def notifications(self, info: Info) -> list[Notification]:
+        if info.context.scope.customer_id is not None:
+            return []
+        return notifications_of(
+            await info.context.loaders.notifications_by_invoice_id.load(self.db_id)
+        )
+
     @strawberry.field(description=DOWNLOAD_URL)
     def download_url(self, info: Info, format: DocumentFormat) -> str:
         return download_url(info, InvoiceTarget(self.db_id), self.reseller_id, format)
@@ -404,6 +418,26 @@ class UpdateInvoiceStatusInput:
 @strawberry.type(description="Result of updateInvoiceStatus.")
 class UpdateInvoiceStatusPayload(Payload):
     invoice: Invoice | None = strawberry.field(default=None, description="The invoice now.")
+
+
+@strawberry.input(description="Email a copy of a posted invoice.")
+class SendInvoiceInput:
+    invoice_id: strawberry.ID = strawberry.field(description="An OPEN, CLOSED or VOID invoice.")
+    to: list[str] | None = strawberry.field(
+        default=None,
+        description=(
+            f"Up to {lifecycle.MAX_RECIPIENTS} addresses (one string is a list of one); by"
+            " default the buyer's billing email."
+        ),
+    )
+
+
+@strawberry.type(description="Result of sendInvoice.")
+class SendInvoicePayload(Payload):
+    invoice: Invoice | None = strawberry.field(default=None, description="The invoice sent.")
+    recipients: list[str] = strawberry.field(
+        default_factory=list, description="The addresses a copy is queued for."
+    )
 
 
 @strawberry.input(description="Delete a draft.")
@@ -623,6 +657,30 @@ class InvoiceMutations:
             UpdateInvoiceStatusPayload,
             update,
             lambda row: UpdateInvoiceStatusPayload(invoice=Invoice.from_model(row)),
+        )
+
+    @billing_mutation(
+        description=(
+            "Email a copy of a posted invoice, its PDF attached: the message of its status"
+            " (issued, receipt or cancelled), sent even if the seller turned that event off."
+        ),
+    )
+    async def send_invoice(self, info: Info, input: SendInvoiceInput) -> SendInvoicePayload:
+        ctx = info.context
+
+        async def send(session: AsyncSession) -> tuple[models.Invoice, list[str]]:
+            invoice_id = decode_id(input.invoice_id, "Invoice", field="invoiceId")
+            return await ctx.services.lifecycle.send(
+                session, ctx.scope, ctx.caller.actor, invoice_id, input.to
+            )
+
+        return await respond(
+            info,
+            SendInvoicePayload,
+            send,
+            lambda done: SendInvoicePayload(
+                invoice=Invoice.from_model(done[0]), recipients=done[1]
+            ),
         )
 
     @billing_mutation(description="Delete a DRAFT invoice.")

@@ -33,7 +33,10 @@ from tenants.repositories import ResellerRepository
 
 NotificationEvent = strawberry.enum(
     models.NotificationEvent,
-    description="What a buyer (or a user, for INVITATION) is emailed about.",
+    description=(
+        "What a buyer (or a user, for INVITATION) is emailed about. An INVITATION is sent"
+        " whatever the settings say: its link is the only way into a new account."
+    ),
 )
 
 
@@ -137,7 +140,7 @@ class EffectiveNotificationSettings:
         )
 
 
-async def _owner(info: Info, reseller_id: strawberry.ID | None) -> tuple[uuid.UUID | None, str]:
+async def owner_of(info: Info, reseller_id: strawberry.ID | None) -> tuple[uuid.UUID | None, str]:
     """Whose settings: the caller's reseller; a platform admin names one, or means the
     platform's own. With the name the seller goes by."""
     ctx = info.context
@@ -169,7 +172,7 @@ class NotificationSettingsQueries:
     async def notification_settings(
         self, info: Info, reseller_id: strawberry.ID | None = None
     ) -> NotificationSettings:
-        owner, _ = await _owner(info, reseller_id)
+        owner, _ = await owner_of(info, reseller_id)
         async with info.context.read() as session:
             row = await NotificationSettingsRepository(session).get(owner)
         return NotificationSettings.from_model(row)
@@ -181,7 +184,7 @@ class NotificationSettingsQueries:
     async def effective_notification_settings(
         self, info: Info, reseller_id: strawberry.ID | None = None
     ) -> EffectiveNotificationSettings:
-        owner, name = await _owner(info, reseller_id)
+        owner, name = await owner_of(info, reseller_id)
         async with info.context.read() as session:
             return EffectiveNotificationSettings.of(await branding_of(session, owner, name))
 
@@ -259,7 +262,7 @@ class NotificationSettingsMutations:
     ) -> UpdateNotificationSettingsPayload:
         ctx = info.context
         try:
-            owner, name = await _owner(info, input.reseller_id or None)
+            owner, name = await owner_of(info, input.reseller_id or None)
             logo = _given(input.logo)
             if logo is not KEEP and logo is not None:
                 logo = await _read_upload(logo)

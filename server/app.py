@@ -61,6 +61,7 @@ async def internal_error(_request: Request, _exc: Exception) -> JSONResponse:
 
 def build_services(settings: Settings, db: Database) -> Services:
     signer = TokenSigner(settings.secret_key, settings.issuer)
+    composer = Composer(settings.mail_from, settings.platform_name)
     return Services(
         db=db,
         authenticator=Authenticator(
@@ -69,7 +70,7 @@ def build_services(settings: Settings, db: Database) -> Services:
         ),
         accounts=Accounts(
             db,
-            Composer(settings.mail_from),
+            composer,
             AccountPolicy(
                 activation_url=settings.activation_url,
                 invitation_ttl=timedelta(hours=settings.invitation_ttl_hours),
@@ -77,13 +78,14 @@ def build_services(settings: Settings, db: Database) -> Services:
         ),
         signer=signer,
         lifecycle=InvoiceLifecycle(
-            Composer(settings.mail_from),
+            composer,
             BillingPolicy(
                 platform_name=settings.platform_name,
                 platform_prefix=settings.platform_invoice_prefix,
                 payment_terms_days=settings.payment_terms_days,
             ),
         ),
+        composer=composer,
         documents=Documents(db, settings.platform_name),
         links=DocumentLinks(signer, settings.base_url),
         platform_name=settings.platform_name,

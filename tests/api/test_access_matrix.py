@@ -263,6 +263,18 @@ OPERATIONS = {
         lambda w: {"input": {"portalTokenId": gid("PortalToken", w.a.portal_token_id)}},
         BILLING_WRITERS,
     ),
+    "sendTestNotification": (
+        """mutation { sendTestNotification(input: {event: INVOICE_POSTED}) {
+             recipient errors { code } } }""",
+        lambda w: {},
+        {**MANAGERS_ONLY, "other_tenant": "ok"},
+    ),
+    "sendTestNotification as A": (
+        """mutation($input: SendTestNotificationInput!) {
+             sendTestNotification(input: $input) { recipient errors { code } } }""",
+        lambda w: {"input": {"event": "PAYMENT_FAILED", "resellerId": gid("Reseller", w.a.id)}},
+        {**MANAGERS_ONLY, "other_tenant": "FORBIDDEN"},
+    ),
     "activateUser": (
         """mutation($input: ActivateUserInput!) {
              activateUser(input: $input) { user { id } errors { code } } }""",

@@ -29,6 +29,8 @@ BILLING_TYPES = {
     "SkippedInvoice",
     "GenerateInvoicesPayload",
     "UpdateInvoiceStatusPayload",
+    "SendInvoicePayload",
+    "Notification",
     "SetInvoiceCustomFieldsPayload",
     "Statement",
     "StatementEntry",

@@ -93,6 +93,12 @@ OPERATIONS: dict[str, tuple[str, Any, dict[str, str]]] = {
         lambda b: {"id": gid("Invoice", b.invoice_id)},
         {**BILLING_READERS, "portal": "NOT_FOUND"},
     ),
+    "invoice notifications": (
+        """query($id: ID!) { node(id: $id) { ... on Invoice {
+             notifications { status recipient } } } }""",
+        lambda b: {"id": gid("Invoice", b.invoice_id)},
+        {**BILLING_READERS, "portal": "NOT_FOUND"},
+    ),
     "invoices": (
         "{ invoices { edges { node { id } } } }",
         lambda b: {},
@@ -214,6 +220,13 @@ OPERATIONS: dict[str, tuple[str, Any, dict[str, str]]] = {
              updateInvoiceStatus(input: $input) { errors { code } } }""",
         lambda b: {"input": {"invoiceId": gid("Invoice", b.invoice_id), "status": "OPEN"}},
         BILLING_WRITERS,
+    ),
+    "sendInvoice": (
+        """mutation($id: ID!) { sendInvoice(input: {invoiceId: $id, to: "a@x.example"}) {
+             recipients errors { code } } }""",
+        lambda b: {"id": gid("Invoice", b.invoice_id)},
+        # every caller allowed reaches the rule that a draft is not sent
+        {**BILLING_WRITERS, "*": "INVOICE_NOT_POSTED"},
     ),
     "discardInvoice": (
         """mutation($id: ID!) { discardInvoice(input: {invoiceId: $id}) { errors { code } } }""",

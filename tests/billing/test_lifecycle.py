@@ -425,8 +425,8 @@ async def test_notify_queues_one_email_to_the_customer_with_the_change(
             await session.execute(
                 update(Customer).where(Customer.id == customer_id).values(email=email)
             )
-    cases = [([OPEN], "invoice_posted"), ([OPEN, CLOSED], "invoice_paid")]
-    cases.append(([OPEN, VOID], "invoice_voided"))
+    cases = [([OPEN], "INVOICE_POSTED"), ([OPEN, CLOSED], "INVOICE_PAID")]
+    cases.append(([OPEN, VOID], "INVOICE_VOIDED"))
 
     for invoice_id, (path, event) in zip(drafts, cases, strict=True):
         for status in path[:-1]:
@@ -772,7 +772,7 @@ async def test_a_wholesale_invoice_is_changed_by_the_platform_only(
     # the buyer (A's owner) is told
     [message] = await outbox_about(db, of_a)
     assert message.recipient == world.a.emails["owner"]
-    assert message.event == "invoice_posted"
+    assert message.event == "INVOICE_POSTED"
     # posted, A sees it, and still may not change it
     error = await as_a.refused(lambda s: lifecycle.update_status(s, as_a.scope, SYSTEM, of_a, VOID))
     assert codes(error) == ["FORBIDDEN"]

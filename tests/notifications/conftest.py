@@ -11,6 +11,7 @@ from asgi_lifespan import LifespanManager
 from db.database import Database
 from server.app import create_app
 from server.settings import Settings
+from tests.catalog import Shop, make_catalog
 from tests.conftest import Api
 from tests.notifications import Outbox, SmtpServer, free_port
 
@@ -21,6 +22,11 @@ def smtp() -> Iterator[SmtpServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+async def shop(db: Database) -> Shop:
+    return await make_catalog(db)
 
 
 @pytest.fixture

@@ -13,14 +13,13 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pypdf
-import pytest
 from playwright.async_api import async_playwright
 
 from db.database import Database
 from schema.relay import to_global_id
 from tests.api.test_notification_settings import UPDATE, png, upload
 from tests.billing.drafts import retail_drafts
-from tests.catalog import Shop, make_catalog
+from tests.catalog import Shop
 from tests.conftest import Api
 from tests.factories import World
 from tests.notifications import SmtpServer, eventually
@@ -34,11 +33,6 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "notificati
 CHROMIUM = os.environ.get("CHANNELBILL_CHROMIUM") or (
     "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
 )
-
-
-@pytest.fixture
-async def shop(db: Database, world: World) -> Shop:
-    return await make_catalog(db)
 
 
 async def draft_of(db: Database, world: World, shop: Shop, tenant: str) -> str:

@@ -1,0 +1,183 @@
+"""The emails sent about things, with their delivery status, and test notifications."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth import permissions as rules
+from core.errors import Forbidden, NotFound, ValidationFailed
+from notifications import models
+from notifications.previews import send_test
+from schema.context import Info
+from schema.errors import Payload, user_errors
+from schema.mutations import respond
+from schema.notification_settings import NotificationEvent, owner_of
+from schema.permissions import Rule
+from tenants.audit import record
+from tenants.repositories import PlatformAdminRepository, ResellerRepository, UserRepository
+
+DeliveryStatus = strawberry.enum(
+    models.DeliveryStatus,
+    description=(
+        "QUEUED: waiting for its first or next try; SENT: the mail server accepted it;"
+        " FAILED: given up (the reason says why)."
+    ),
+)
+NotificationOrigin = strawberry.enum(
+    models.NotificationOrigin,
+    description=(
+        "EVENT: sent because something happened; COPY: a user asked for it (sendInvoice);"
+        " TEST: a preview with made-up data."
+    ),
+)
+
+
+@strawberry.type(description="One email about something, and how its delivery went.")
+class Notification:
+    id: strawberry.ID = strawberry.field(description="The message's id (in its Message-ID).")
+    event: NotificationEvent = strawberry.field(description="What it is about.")
+    origin: NotificationOrigin = strawberry.field(description="Why it was sent.")
+    recipient: str = strawberry.field(description="The address it goes to.")
+    subject: str = strawberry.field(description="Its subject line.")
+    status: DeliveryStatus = strawberry.field(description="QUEUED, SENT or FAILED.")
+    attempts: int = strawberry.field(description="Tries so far.")
+    error: str | None = strawberry.field(
+        description="Why the last try failed: for FAILED, the reason it was given up."
+    )
+    invoice_pdf_attached: bool = strawberry.field(description="Whether it carries the PDF.")
+    queued_at: datetime = strawberry.field(description="When it was written to the outbox.")
+    sent_at: datetime | None = strawberry.field(description="When the mail server accepted it.")
+    next_attempt_at: datetime | None = strawberry.field(
+        description="While QUEUED, when it is tried next."
+    )
+
+    @classmethod
+    def from_model(cls, row: models.OutboxMessage) -> Notification:
+        queued = row.status is models.DeliveryStatus.QUEUED
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            event=models.NotificationEvent(row.event),
+            origin=row.origin,
+            recipient=row.recipient,
+            subject=row.subject,
+            status=row.status,
+            attempts=row.attempts,
+            error=row.last_error,
+            invoice_pdf_attached=row.attachment == models.INVOICE_PDF,
+            queued_at=row.created_at,
+            sent_at=row.sent_at,
+            next_attempt_at=row.next_attempt_at if queued else None,
+        )
+
+
+class CanSendTestNotifications(Rule):
+    rule = staticmethod(rules.can_send_test_notifications)
+    message = (
+        "only an OWNER, an ADMIN or a platform admin may send a test notification"
+        " (it goes to their own address)"
+    )
+
+
+@strawberry.input(description="Which email to preview.")
+class SendTestNotificationInput:
+    event: NotificationEvent = strawberry.field(description="The event whose email to send.")
+    reseller_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description=(
+            "Platform admins: preview as this reseller sends it; without it, as the platform"
+            " does. Others always preview their own reseller's."
+        ),
+    )
+
+
+@strawberry.type(description="The result of sendTestNotification.")
+class SendTestNotificationPayload(Payload):
+    recipient: str | None = strawberry.field(default=None, description="Where it was sent.")
+    subject: str | None = strawberry.field(default=None, description="Its subject line.")
+    notification_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The message's id, as Invoice.notifications shows ids."
+    )
+
+
+@strawberry.type
+class NotificationMutations:
+    @strawberry.mutation(
+        permission_classes=[CanSendTestNotifications],
+        description=(
+            "Email the calling user a preview of an event's message with made-up data, branded"
+            " as their reseller sends it (subject starting with [Test]); sent even when the event"
+            " is turned off, and never with a PDF."
+        ),
+    )
+    async def send_test_notification(
+        self, info: Info, input: SendTestNotificationInput
+    ) -> SendTestNotificationPayload:
+        ctx = info.context
+        caller = ctx.caller
+        try:
+            owner, name = await owner_of(info, input.reseller_id or None)
+        except (Forbidden, ValidationFailed) as error:
+            return SendTestNotificationPayload(errors=user_errors(error))
+        event = models.NotificationEvent(input.event)
+
+        async def send(session: AsyncSession) -> models.OutboxMessage:
+            email, person = await _caller_address(session, info)
+            currency, prefix = "EUR", ctx.services.lifecycle.policy.platform_prefix
+            if owner is not None:
+                reseller = await ResellerRepository(session, ctx.scope).get(owner)
+                if reseller is None:
+                    raise NotFound("reseller", field="resellerId")
+                currency, prefix = reseller.currency, reseller.invoice_prefix
+            row = await send_test(
+                session,
+                ctx.services.composer,
+                event,
+                to=email,
+                recipient_name=person,
+                reseller_id=owner,
+                seller_name=name,
+                currency=currency,
+                invoice_prefix=prefix,
+            )
+            record(
+                session,
+                caller.actor,
+                "notification.test_sent",
+                "NotificationSettings",
+                owner,
+                owner,
+                event=str(event),
+            )
+            return row
+
+        return await respond(
+            info,
+            SendTestNotificationPayload,
+            send,
+            lambda row: SendTestNotificationPayload(
+                recipient=row.recipient,
+                subject=row.subject,
+                notification_id=strawberry.ID(str(row.id)),
+            ),
+        )
+
+
+async def _caller_address(session: AsyncSession, info: Info) -> tuple[str, str]:
+    """The calling person's email and name, as stored now."""
+    caller = info.context.caller
+    if caller.is_platform_admin:
+        admin = await PlatformAdminRepository(session).get(caller.subject_id)
+        person = (admin.email, admin.name) if admin else None
+    else:
+        user = await UserRepository(session, info.context.scope).get(caller.subject_id)
+        person = (user.email, user.name) if user else None
+    if person is None:
+        raise NotFound("user")
+    return person
+
+
+def notifications_of(rows: list[models.OutboxMessage] | None) -> list[Notification]:
+    return [Notification.from_model(row) for row in rows or []]
