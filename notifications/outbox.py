@@ -3,6 +3,7 @@ if the change that caused it commits."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
@@ -49,6 +50,19 @@ def enqueue(
     )
     session.add(row)
     return row
+
+
+_SERVER_REPLY = re.compile(r"^(?:all recipients refused: )?[245]\d\d\b")
+CONCEALED_REASON = "the platform's mail service could not send it yet (its operators see why)"
+
+
+def tenant_reason(reason: str | None) -> str | None:
+    """What a reseller may read of a delivery problem: a mail server's reply about the message
+    or its recipient, as given; a problem of the platform's own mail set-up (hosts, TLS,
+    credentials, timeouts) only in general words."""
+    if reason is None or _SERVER_REPLY.match(reason):
+        return reason
+    return CONCEALED_REASON
 
 
 class OutboxRepository:

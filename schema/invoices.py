@@ -268,7 +268,7 @@ class Invoice(Node):
         if info.context.scope.customer_id is not None:
             return []
         return notifications_of(
-            await info.context.loaders.notifications_by_invoice_id.load(self.db_id)
+            info, await info.context.loaders.notifications_by_invoice_id.load(self.db_id)
         )
 
     @strawberry.field(description=DOWNLOAD_URL)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from auth import permissions as rules
 from core.errors import Forbidden, NotFound, ValidationFailed
 from notifications import models
+from notifications.outbox import tenant_reason
 from notifications.previews import send_test
 from schema.context import Info
 from schema.errors import Payload, user_errors
@@ -45,7 +46,11 @@ class Notification:
     status: DeliveryStatus = strawberry.field(description="QUEUED, SENT or FAILED.")
     attempts: int = strawberry.field(description="Tries so far.")
     error: str | None = strawberry.field(
-        description="Why the last try failed: for FAILED, the reason it was given up."
+        description=(
+            "Why the last try failed (for FAILED, why it was given up): a mail server's reply"
+            " as given; a problem of the platform's own mail service in general words, except"
+            " to platform admins."
+        )
     )
     invoice_pdf_attached: bool = strawberry.field(description="Whether it carries the PDF.")
     queued_at: datetime = strawberry.field(description="When it was written to the outbox.")
@@ -55,7 +60,7 @@ class Notification:
     )
 
     @classmethod
-    def from_model(cls, row: models.OutboxMessage) -> Notification:
+    def from_model(cls, row: models.OutboxMessage, operator: bool = False) -> Notification:
         queued = row.status is models.DeliveryStatus.QUEUED
         return cls(
             id=strawberry.ID(str(row.id)),
@@ -65,7 +70,7 @@ class Notification:
             subject=row.subject,
             status=row.status,
             attempts=row.attempts,
-            error=row.last_error,
+            error=row.last_error if operator else tenant_reason(row.last_error),
             invoice_pdf_attached=row.attachment == models.INVOICE_PDF,
             queued_at=row.created_at,
             sent_at=row.sent_at,
@@ -179,5 +184,6 @@ async def _caller_address(session: AsyncSession, info: Info) -> tuple[str, str]:
     return person
 
 
-def notifications_of(rows: list[models.OutboxMessage] | None) -> list[Notification]:
-    return [Notification.from_model(row) for row in rows or []]
+def notifications_of(info: Info, rows: list[models.OutboxMessage] | None) -> list[Notification]:
+    operator = info.context.caller.is_platform_admin
+    return [Notification.from_model(row, operator) for row in rows or []]

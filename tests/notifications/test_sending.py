@@ -290,3 +290,44 @@ async def test_an_invitation_comes_from_the_platform_with_its_branding(
     [image] = [p for p in message.walk() if p.get("Content-ID") == f"<{cid}>"]
     assert image.get_content() == logo
     assert re.search(r"/activate\?token=\S+", text_of(message))
+
+
+async def test_during_an_smtp_outage_a_copy_waits_queued_and_is_sent_once_it_ends(
+    mailing_api: Api, smtp: SmtpServer, db: Database, world: World, shop: Shop
+):
+    api = mailing_api
+    owner, admin = world.token("owner", world.a), world.token("platform")
+    invoice = await draft_of(db, world, shop, "a")
+    await api(
+        POST.replace("status: $status}", "status: $status, notifyCustomer: false}"),
+        {"id": invoice, "status": "OPEN"},
+        owner,
+    )
+    # given the mail server is down
+    smtp.stop()
+    body = await api(SEND, {"input": {"invoiceId": invoice}}, owner)
+    assert body["data"]["sendInvoice"]["errors"] == []
+
+    # then the copy waits, QUEUED, with why: in general words to the reseller, in full to the
+    # platform's operators
+    async def tried() -> bool:
+        [row] = await notifications(api, owner, invoice)
+        return row["error"] is not None
+
+    await eventually(tried, what="a first failed attempt")
+    [seen] = await notifications(api, owner, invoice)
+    assert seen["status"] == "QUEUED" and seen["nextAttemptAt"] is not None
+    assert "127.0.0.1" not in seen["error"] and "operators" in seen["error"]
+    [operator] = await notifications(api, admin, invoice)
+    assert str(smtp.port) in operator["error"]
+
+    # when the server is back, the copy is delivered and recorded SENT
+    smtp.start()
+    [message] = await delivered(smtp, 1)
+    assert message["To"] == "c1@alpha-customers.example"
+
+    async def sent() -> bool:
+        [row] = await notifications(api, owner, invoice)
+        return row["status"] == "SENT"
+
+    await eventually(sent, what="SENT recorded")
