@@ -5,6 +5,7 @@ disabled event mails nothing; a refused change mails nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import os
@@ -13,10 +14,16 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pypdf
+import pytest
 from playwright.async_api import async_playwright
 
+from billing.lifecycle import BillingPolicy, InvoiceLifecycle
+from billing.models import InvoiceStatus
 from db.database import Database
-from schema.relay import to_global_id
+from db.scope import TenantScope
+from notifications.emails import Composer
+from schema.relay import decode_id, to_global_id
+from tenants.audit import Actor
 from tests.api.test_notification_settings import UPDATE, png, upload
 from tests.billing.drafts import retail_drafts
 from tests.catalog import Shop
@@ -160,6 +167,34 @@ async def test_a_disabled_event_or_a_refused_change_mails_nothing(
     [message] = await delivered(smtp, 1)
     assert message["Subject"].startswith("Receipt for invoice")
     assert not list(message.iter_attachments())
+
+
+async def test_a_status_change_that_rolls_back_mails_nothing(
+    mailing_api: Api, smtp: SmtpServer, db: Database, world: World, shop: Shop
+):
+    api = mailing_api
+    scope = TenantScope.tenant(world.a.id)
+    lifecycle = InvoiceLifecycle(Composer("Billing <billing@platform.example>"), BillingPolicy())
+    rolled_back = await draft_of(db, world, shop, "a")
+    rolled_back_id = decode_id(rolled_back, "Invoice", field="id")
+
+    # when a posting queues its email, then fails later in the same transaction
+    with pytest.raises(RuntimeError, match="after the posting"):
+        async with db.write(scope) as session:
+            await lifecycle.update_status(
+                session, scope, Actor.system(), rolled_back_id, InvoiceStatus.OPEN
+            )
+            raise RuntimeError("after the posting")
+    # and another invoice is posted afterwards, through the API
+    marker = await draft_of(db, world, shop, "b")
+    body = await api(POST, {"id": marker, "status": "OPEN"}, world.token("owner", world.b))
+    assert body["data"]["updateInvoiceStatus"]["errors"] == []
+
+    # then the dispatcher delivers the later one, and never the rolled-back one
+    [message] = await delivered(smtp, 1)
+    assert message["To"] == "c1@bravo-customers.example"
+    await asyncio.sleep(0.3)  # several polls of the dispatcher
+    assert [r.message["To"] for r in smtp.inbox.messages()] == ["c1@bravo-customers.example"]
 
 
 def _data_uri(data: bytes) -> str:
