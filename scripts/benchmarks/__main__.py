@@ -22,10 +22,12 @@ import platform
 import sys
 from types import ModuleType
 
-from . import billing_run, documents
+from . import billing_run, documents, page_query
 from .harness import BACKENDS, Report, fresh_database, render_table
 
-BENCHMARKS: dict[str, ModuleType] = {module.NAME: module for module in (billing_run, documents)}
+BENCHMARKS: dict[str, ModuleType] = {
+    module.NAME: module for module in (billing_run, documents, page_query)
+}
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
