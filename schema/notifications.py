@@ -8,17 +8,15 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth import permissions as rules
-from core.errors import Forbidden, NotFound, ValidationFailed
+from core.errors import Forbidden, ValidationFailed
 from notifications import models
 from notifications.outbox import tenant_reason
-from notifications.previews import send_test
 from schema.context import Info
 from schema.errors import Payload, user_errors
 from schema.mutations import respond
 from schema.notification_settings import NotificationEvent, owner_of
 from schema.permissions import Rule
-from tenants.audit import record
-from tenants.repositories import PlatformAdminRepository, ResellerRepository, UserRepository
+from tenants.previews import send_test_notification
 
 DeliveryStatus = strawberry.enum(
     models.DeliveryStatus,
@@ -123,40 +121,21 @@ class NotificationMutations:
         ctx = info.context
         caller = ctx.caller
         try:
-            owner, name = await owner_of(info, input.reseller_id or None)
+            owner, _ = await owner_of(info, input.reseller_id or None)
         except (Forbidden, ValidationFailed) as error:
             return SendTestNotificationPayload(errors=user_errors(error))
-        event = models.NotificationEvent(input.event)
 
         async def send(session: AsyncSession) -> models.OutboxMessage:
-            email, person = await _caller_address(session, info)
-            currency, prefix = "EUR", ctx.services.lifecycle.policy.platform_prefix
-            if owner is not None:
-                reseller = await ResellerRepository(session, ctx.scope).get(owner)
-                if reseller is None:
-                    raise NotFound("reseller", field="resellerId")
-                currency, prefix = reseller.currency, reseller.invoice_prefix
-            row = await send_test(
+            return await send_test_notification(
                 session,
-                ctx.services.composer,
-                event,
-                to=email,
-                recipient_name=person,
-                reseller_id=owner,
-                seller_name=name,
-                currency=currency,
-                invoice_prefix=prefix,
-            )
-            record(
-                session,
+                ctx.scope,
                 caller.actor,
-                "notification.test_sent",
-                "NotificationSettings",
-                owner,
-                owner,
-                event=str(event),
+                ctx.services.composer,
+                models.NotificationEvent(input.event),
+                platform_admin=caller.is_platform_admin,
+                reseller_id=owner,
+                platform_prefix=ctx.services.lifecycle.policy.platform_prefix,
             )
-            return row
 
         return await respond(
             info,
@@ -168,20 +147,6 @@ class NotificationMutations:
                 notification_id=strawberry.ID(str(row.id)),
             ),
         )
-
-
-async def _caller_address(session: AsyncSession, info: Info) -> tuple[str, str]:
-    """The calling person's email and name, as stored now."""
-    caller = info.context.caller
-    if caller.is_platform_admin:
-        admin = await PlatformAdminRepository(session).get(caller.subject_id)
-        person = (admin.email, admin.name) if admin else None
-    else:
-        user = await UserRepository(session, info.context.scope).get(caller.subject_id)
-        person = (user.email, user.name) if user else None
-    if person is None:
-        raise NotFound("user")
-    return person
 
 
 def notifications_of(info: Info, rows: list[models.OutboxMessage] | None) -> list[Notification]:
