@@ -14,6 +14,11 @@ from sqlalchemy import Select, false
 
 S = TypeVar("S", bound=Select[Any])
 
+# The tenant id of rows that belong to the platform itself (its invoice counter, its notification
+# settings, its mail and audit entries, limits of anonymous callers): a distribution column is
+# never NULL, so the platform is a tenant of its own that no reseller's scope can name.
+PLATFORM_TENANT_ID = uuid.UUID(int=0)
+
 
 @dataclass(frozen=True, slots=True)
 class TenantScope:
@@ -34,6 +39,11 @@ class TenantScope:
     def customer(cls, reseller_id: uuid.UUID, customer_id: uuid.UUID) -> TenantScope:
         """A customer portal: its reseller's rows, and of customer rows only its own."""
         return cls(reseller_id=reseller_id, customer_id=customer_id)
+
+    @classmethod
+    def platform(cls) -> TenantScope:
+        """The platform's own rows only (its settings, counter, mail): no reseller's."""
+        return cls(reseller_id=PLATFORM_TENANT_ID)
 
     @classmethod
     def nothing(cls) -> TenantScope:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-import notifications.models  # noqa: F401  (register their tables on the metadata)
+import limits.models  # noqa: F401  (register their tables on the metadata)
+import notifications.models  # noqa: F401
 import tenants.audit
 import tenants.models  # noqa: F401
 from db.base import Base
