@@ -98,7 +98,7 @@ class Accounts:
             ).problems
         if problems:
             raise ValidationFailed.many(problems)
-        if await self._email_in_use(address):
+        if await UserRepository(session, scope).email_taken(reseller.id, address):
             raise _taken("email")
         user = User(
             reseller_id=reseller.id,
@@ -281,12 +281,6 @@ class Accounts:
         )
         record(session, actor, action, "User", user.id, user.reseller_id, role=str(user.role))
         await session.flush()
-
-    async def _email_in_use(self, email: str) -> bool:
-        """Sign-in is by email alone, so addresses are unique platform-wide: the check looks at
-        every tenant, in a read of its own in the system scope (the caller's session sees one)."""
-        async with self.db.read(TenantScope.system()) as directory:
-            return await UserRepository(directory, TenantScope.system()).email_taken(email)
 
 
 @contextmanager

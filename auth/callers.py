@@ -11,11 +11,11 @@ from dataclasses import replace
 from typing import Any
 
 from auth.principal import Principal, PrincipalKind
-from auth.repositories import ApiClientRepository, PortalTokenRepository
+from auth.repositories import ApiClientRepository, PortalTokenRepository, RefreshTokenRepository
 from auth.tokens import PORTAL_AUDIENCE, USER_AUDIENCE, InvalidToken, TokenSigner
 from core.clock import utcnow
 from db.database import Database
-from db.scope import TenantScope
+from db.scope import PLATFORM_TENANT_ID, TenantScope
 from tenants.models import PlatformAdmin, User, UserStatus
 from tenants.repositories import PlatformAdminRepository, UserRepository
 
@@ -46,29 +46,35 @@ class Callers:
         if kind == "portal" and reseller_id is not None:
             principal = await self._portal(subject_id, reseller_id, token_id)
         elif kind == "admin" and reseller_id is None:
-            principal = await self._admin(subject_id, token_id)
+            principal = await self._admin(subject_id, _session_id(claims), token_id)
         elif kind == "user" and reseller_id is not None:
-            principal = await self._user(subject_id, reseller_id, token_id)
+            principal = await self._user(subject_id, reseller_id, _session_id(claims), token_id)
         elif kind == "client" and reseller_id is not None:
             principal = await self._client(subject_id, reseller_id, claims, token_id)
         else:
             raise InvalidToken("subject")
         return replace(principal, expires_at=int(claims["exp"]))
 
-    async def _admin(self, admin_id: uuid.UUID, token_id: str) -> Principal:
+    async def _admin(self, admin_id: uuid.UUID, session_id: uuid.UUID, token_id: str) -> Principal:
         async with self.db.read(TenantScope.system()) as session:
             admin = await PlatformAdminRepository(session).get(admin_id)
-        if admin is None or admin.status is not UserStatus.ACTIVE:
+            signed_in = await RefreshTokenRepository(session).session_open(
+                PLATFORM_TENANT_ID, session_id
+            )
+        if admin is None or admin.status is not UserStatus.ACTIVE or not signed_in:
             raise InvalidToken("account")
-        return principal_of(admin, token_id)
+        return principal_of(admin, token_id, session_id)
 
-    async def _user(self, user_id: uuid.UUID, reseller_id: uuid.UUID, token_id: str) -> Principal:
+    async def _user(
+        self, user_id: uuid.UUID, reseller_id: uuid.UUID, session_id: uuid.UUID, token_id: str
+    ) -> Principal:
         scope = TenantScope.tenant(reseller_id)
         async with self.db.read(scope) as session:
             user = await UserRepository(session, scope).get(user_id)
-        if user is None or user.status is not UserStatus.ACTIVE:
+            signed_in = await RefreshTokenRepository(session).session_open(reseller_id, session_id)
+        if user is None or user.status is not UserStatus.ACTIVE or not signed_in:
             raise InvalidToken("account")
-        return principal_of(user, token_id)
+        return principal_of(user, token_id, session_id)
 
     async def _client(
         self, client_id: uuid.UUID, reseller_id: uuid.UUID, claims: dict[str, Any], token_id: str
@@ -107,10 +113,26 @@ class Callers:
         )
 
 
-def principal_of(account: User | PlatformAdmin, token_id: str | None = None) -> Principal:
+def _session_id(claims: dict[str, Any]) -> uuid.UUID:
+    """The sign-in a user's or admin's token belongs to; a token without one is refused."""
+    try:
+        return uuid.UUID(str(claims["sid"]))
+    except (KeyError, ValueError):
+        raise InvalidToken("session") from None
+
+
+def principal_of(
+    account: User | PlatformAdmin,
+    token_id: str | None = None,
+    session_id: uuid.UUID | None = None,
+) -> Principal:
     if isinstance(account, PlatformAdmin):
         return Principal(
-            PrincipalKind.PLATFORM_ADMIN, account.id, token_id=token_id, name=account.email
+            PrincipalKind.PLATFORM_ADMIN,
+            account.id,
+            token_id=token_id,
+            name=account.email,
+            session_id=session_id,
         )
     return Principal(
         PrincipalKind.USER,
@@ -120,4 +142,5 @@ def principal_of(account: User | PlatformAdmin, token_id: str | None = None) -> 
         billing_access=account.has_billing_access,
         token_id=token_id,
         name=account.email,
+        session_id=session_id,
     )

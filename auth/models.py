@@ -11,18 +11,25 @@ from datetime import datetime
 from sqlalchemy import ForeignKeyConstraint, Index, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.ids import new_id
-from db.base import Base, TenantOwned, Timestamped
+from db.base import Base, TenantKeyed, TenantOwned
 
 
-class RefreshToken(Timestamped, Base):
-    """Stored hashed, rotated on every use, revoked as a family when a spent one comes back."""
+class RefreshToken(TenantKeyed, Base):
+    """Stored hashed, rotated on every use, revoked as a family when a spent one comes back.
+
+    The family is one sign-in: its id travels in the access tokens it issues (``sid``), so
+    revoking the family ends them too. ``reseller_id`` is the account's reseller, or the
+    platform's tenant id for a platform admin."""
 
     __tablename__ = "refresh_tokens"
-    __table_args__ = (Index("ix_refresh_tokens_family_id", "family_id"),)
+    __table_args__ = (
+        Index("ix_refresh_tokens_reseller_id_family_id", "reseller_id", "family_id"),
+        Index("uq_refresh_tokens_token_hash", "reseller_id", "token_hash", unique=True),
+        # Sign-in code finds a presented token by its hash alone (the tenant is not known yet).
+        Index("ix_refresh_tokens_token_hash", "token_hash"),
+    )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
     family_id: Mapped[uuid.UUID] = mapped_column(Uuid())
     subject: Mapped[str] = mapped_column(String(80))
     expires_at: Mapped[datetime]
@@ -38,7 +45,8 @@ class ActivationToken(TenantOwned, Base):
         ForeignKeyConstraint(
             ["reseller_id", "user_id"], ["users.reseller_id", "users.id"], ondelete="CASCADE"
         ),
-        Index("uq_activation_tokens_token_hash", "token_hash", unique=True),
+        Index("uq_activation_tokens_token_hash", "reseller_id", "token_hash", unique=True),
+        Index("ix_activation_tokens_token_hash", "token_hash"),
     )
 
     user_id: Mapped[uuid.UUID] = mapped_column(Uuid())
@@ -51,7 +59,11 @@ class ApiClient(TenantOwned, Base):
     """A reseller's own back end: OAuth2 client credentials, the secret stored hashed."""
 
     __tablename__ = "api_clients"
-    __table_args__ = (Index("uq_api_clients_client_id", "client_id", unique=True),)
+    __table_args__ = (
+        Index("uq_api_clients_client_id", "reseller_id", "client_id", unique=True),
+        # The token endpoint finds a client by its public id alone (the id names the tenant).
+        Index("ix_api_clients_client_id", "client_id"),
+    )
 
     name: Mapped[str] = mapped_column(String(200))
     client_id: Mapped[str] = mapped_column(String(64))

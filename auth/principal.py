@@ -37,6 +37,9 @@ class Principal:
     token_id: str | None = None
     name: str = ""  # email of a person, name of an API client: how the audit log shows them
     expires_at: int | None = None  # of the token that authenticated this request
+    # The sign-in (refresh-token family) a user's or admin's token belongs to: revoking it
+    # ends every access token and download link it issued.
+    session_id: uuid.UUID | None = None
 
     @property
     def subject(self) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.models import ActivationToken, ApiClient, PortalToken, RefreshToken
@@ -22,11 +22,24 @@ def digest(secret: str) -> str:
 
 
 class RefreshTokenRepository:
-    """Refresh tokens name their account ("user:<id>", "admin:<id>"), not a tenant: only
-    sign-in code, in the system scope, reads them."""
+    """Refresh tokens name their account ("user:<id>", "admin:<id>") and carry its tenant (the
+    platform's for an admin). Sign-in code finds a presented token by its hash, in the system
+    scope; each request asks whether its sign-in is still open, in the caller's scope."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def session_open(self, tenant: uuid.UUID, family_id: uuid.UUID) -> bool:
+        """Whether the sign-in exists and none of its tokens was revoked (a reuse, a disabled
+        account): one revoked token closes the whole family."""
+        total, revoked = (
+            await self.session.execute(
+                select(func.count(), func.count(RefreshToken.revoked_at)).where(
+                    RefreshToken.reseller_id == tenant, RefreshToken.family_id == family_id
+                )
+            )
+        ).one()
+        return bool(total) and not revoked
 
     async def by_secret(self, secret: str, *, for_update: bool = False) -> RefreshToken | None:
         statement = select(RefreshToken).where(RefreshToken.token_hash == digest(secret))

@@ -19,13 +19,14 @@ from auth.tokens import USER_AUDIENCE, TokenSigner
 from core.clock import utcnow
 from core.errors import DomainError
 from core.ids import new_id
-from db.scope import TenantScope
+from db.scope import PLATFORM_TENANT_ID, TenantScope
 from tenants.audit import Actor, record
 from tenants.models import PlatformAdmin, User, UserStatus
-from tenants.repositories import PlatformAdminRepository, UserRepository
+from tenants.repositories import PlatformAdminRepository, ResellerRepository, UserRepository
 
 INVALID_CREDENTIALS = "invalid email or password"
 TOKEN_REUSED = "TOKEN_REUSED"  # noqa: S105  (an error code)
+RESELLER_REQUIRED = "RESELLER_REQUIRED"
 
 
 class LoginFailed(DomainError):
@@ -44,6 +45,7 @@ class SignedIn:
     access_token: str
     refresh_token: str
     expires_at: int
+    session_id: uuid.UUID  # the refresh-token family: the sign-in its tokens belong to
 
 
 def _subject(account: User | PlatformAdmin) -> str:
@@ -55,20 +57,47 @@ class Authenticator:
         self.signer = signer
         self.policy = policy or TokenPolicy()
 
-    async def login(self, session: AsyncSession, email: str, password: str) -> SignedIn:
-        """``session`` runs in the system scope: the tenant is not known before the user is."""
+    async def login(
+        self, session: AsyncSession, email: str, password: str, reseller: str | None = None
+    ) -> SignedIn:
+        """``session`` runs in the system scope: the tenant is not known before the user is.
+
+        An address is unique per reseller, so it may name accounts at several resellers (and a
+        platform admin): the password decides which. When it opens more than one, ``reseller``
+        (a slug) chooses; a platform admin's account is the one a bare sign-in opens."""
         address = (email or "").strip().lower()
-        account: User | PlatformAdmin | None = await PlatformAdminRepository(session).by_email(
-            address
-        ) or await UserRepository(session, TenantScope.system()).by_email(address)
-        password_hash = account.password_hash if account is not None else None
-        if not await verify_password_off_loop(password_hash, password or ""):
+        accounts = await self._accounts_of(session, address, reseller)
+        opened: list[User | PlatformAdmin] = []
+        for account in accounts or [None]:
+            password_hash = account.password_hash if account is not None else None
+            if not await verify_password_off_loop(password_hash, password or ""):
+                continue
+            if account is not None and account.status is UserStatus.ACTIVE:
+                opened.append(account)
+        if not opened:
             raise LoginFailed(INVALID_CREDENTIALS)
-        if account is None or account.status is not UserStatus.ACTIVE:
-            raise LoginFailed(INVALID_CREDENTIALS)
-        if password_hash and needs_rehash(password_hash):
+        admins = [a for a in opened if isinstance(a, PlatformAdmin)]
+        if len(opened) > 1 and not admins:
+            raise LoginFailed(
+                "this email and password sign in at several resellers: give reseller (its slug)",
+                field="reseller",
+                code=RESELLER_REQUIRED,
+            )
+        account = admins[0] if admins else opened[0]
+        if account.password_hash and needs_rehash(account.password_hash):
             account.password_hash = await hash_password_off_loop(password)
         return await self._sign_in(session, account, family_id=new_id())
+
+    async def _accounts_of(
+        self, session: AsyncSession, address: str, reseller: str | None
+    ) -> list[User | PlatformAdmin]:
+        users = await UserRepository(session, TenantScope.system()).by_email(address)
+        if reseller is not None:
+            slug = reseller.strip().lower()
+            found = await ResellerRepository(session, TenantScope.system()).by_slug(slug)
+            return [u for u in users if found is not None and u.reseller_id == found.id]
+        admin = await PlatformAdminRepository(session).by_email(address)
+        return [*([admin] if admin else []), *users]
 
     async def refresh(self, session: AsyncSession, refresh_token: str) -> SignedIn:
         """Rotate: the presented token is spent; presenting a spent one revokes its whole family."""
@@ -111,10 +140,17 @@ class Authenticator:
         subject = _subject(account)
         reseller_id = account.reseller_id if isinstance(account, User) else None
         claims = {"rid": str(reseller_id)} if reseller_id else {}
-        access = self.signer.issue(subject, USER_AUDIENCE, self.policy.access_ttl_seconds, **claims)
+        access = self.signer.issue(
+            subject,
+            USER_AUDIENCE,
+            self.policy.access_ttl_seconds,
+            sid=str(family_id),
+            **claims,
+        )
         refresh = secrets.token_urlsafe(32)
         session.add(
             RefreshToken(
+                reseller_id=reseller_id or PLATFORM_TENANT_ID,
                 token_hash=digest(refresh),
                 family_id=family_id,
                 subject=subject,
@@ -122,7 +158,7 @@ class Authenticator:
             )
         )
         await session.flush()
-        return SignedIn(account, access.token, refresh, access.expires_at)
+        return SignedIn(account, access.token, refresh, access.expires_at, family_id)
 
     async def _account(self, session: AsyncSession, subject: str) -> User | PlatformAdmin | None:
         kind, _, raw = subject.partition(":")

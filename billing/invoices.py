@@ -150,13 +150,14 @@ class InvoiceCounterRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def take_next(self, seller: str, reseller_id: uuid.UUID | None) -> int:
-        """Increment and return the seller's number; the row stays locked until commit."""
+    async def take_next(self, seller: uuid.UUID) -> int:
+        """Increment and return the number of ``seller`` (a reseller's id, or the platform's
+        tenant id); the row stays locked until commit."""
         statement = (
             (await upsert(self.session, InvoiceCounter))
-            .values(seller=seller, reseller_id=reseller_id, last_number=1)
+            .values(reseller_id=seller, last_number=1)
             .on_conflict_do_update(
-                index_elements=[InvoiceCounter.seller],
+                index_elements=[InvoiceCounter.reseller_id],
                 set_={"last_number": InvoiceCounter.last_number + 1},
             )
             .returning(InvoiceCounter.last_number)

@@ -40,7 +40,7 @@ from core.clock import utcnow
 from core.errors import DomainError, Forbidden, NotFound, Problem, ValidationFailed
 from core.ids import new_id
 from core.validation import normalize_email, required_text
-from db.scope import TenantScope
+from db.scope import PLATFORM_TENANT_ID, TenantScope
 from notifications.branding import Branding, branding_of
 from notifications.emails import Composer, InvoiceFacts
 from notifications.models import INVOICE_PDF, NotificationEvent, NotificationOrigin
@@ -49,7 +49,6 @@ from tenants.audit import Actor, record
 from tenants.models import Reseller
 from tenants.repositories import CustomerRepository, ResellerRepository, UserRepository
 
-PLATFORM_SELLER = "platform"
 _FORWARD: dict[InvoiceStatus, tuple[InvoiceStatus, ...]] = {
     InvoiceStatus.DRAFT: (InvoiceStatus.OPEN,),
     InvoiceStatus.OPEN: (InvoiceStatus.CLOSED, InvoiceStatus.VOID),
@@ -139,6 +138,7 @@ class InvoiceLifecycle:
                         reseller_id=invoice.reseller_id,
                         id=new_id(),
                         invoice_id=invoice.id,
+                        customer_id=invoice.customer_id,
                         amount=due,
                         currency=invoice.currency,
                         method=PaymentMethodKind.OUT_OF_BAND,
@@ -291,9 +291,9 @@ class InvoiceLifecycle:
         ends, so concurrent postings queue, and a rollback gives the number back."""
         counters = InvoiceCounterRepository(session)
         if seller is None:
-            number = await counters.take_next(PLATFORM_SELLER, None)
+            number = await counters.take_next(PLATFORM_TENANT_ID)
             return f"{self.policy.platform_prefix}-{issued_on.year}-{number:06d}"
-        number = await counters.take_next(str(seller.id), seller.id)
+        number = await counters.take_next(seller.id)
         return f"{seller.invoice_prefix}-{issued_on.year}-{number:06d}"
 
     async def _notify(

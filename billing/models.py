@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     Numeric,
     String,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -260,20 +261,26 @@ class Invoice(TenantOwned, Base):
             sqlite_where=text("kind = 'RETAIL'"),
             postgresql_where=text("kind = 'RETAIL'"),
         ),
+        # The platform's numbers are unique across resellers by its one counter row; the
+        # database checks them per tenant, as a distributed table can.
         Index(
             "uq_invoices_wholesale_number",
+            "reseller_id",
             "number",
             unique=True,
             sqlite_where=text("kind = 'WHOLESALE'"),
             postgresql_where=text("kind = 'WHOLESALE'"),
         ),
         Index("ix_invoices_reseller_id_period_end", "reseller_id", "period_end"),
+        Index("uq_invoices_document_id", "reseller_id", "document_id", unique=True),
+        # The target of payments' (invoice, customer) foreign key.
+        UniqueConstraint("reseller_id", "id", "customer_id", name="uq_invoices_customer_key"),
     )
 
     kind: Mapped[InvoiceKind] = mapped_column(_enum(InvoiceKind))
     customer_id: Mapped[uuid.UUID | None]  # the buyer of a RETAIL invoice
     vendor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("vendors.id", ondelete="RESTRICT"))
-    document_id: Mapped[str] = mapped_column(String(40), unique=True)
+    document_id: Mapped[str] = mapped_column(String(40))
     number: Mapped[str | None] = mapped_column(String(40))
     status: Mapped[InvoiceStatus] = mapped_column(_enum(InvoiceStatus))
     period_start: Mapped[date]
@@ -353,14 +360,12 @@ class InvoiceCharge(TenantOwned, Base):
 
 class InvoiceCounter(Base):
     """The next invoice number of one seller: a row updated in the posting transaction, so a
-    number is taken only if the posting commits (a sequence would leave holes)."""
+    number is taken only if the posting commits (a sequence would leave holes). Keyed by the
+    seller's tenant: a reseller's id, or ``PLATFORM_TENANT_ID`` for the platform's numbers."""
 
     __tablename__ = "invoice_counters"
 
-    seller: Mapped[str] = mapped_column(String(40), primary_key=True)  # reseller id, or "platform"
-    reseller_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("resellers.id", ondelete="RESTRICT")
-    )
+    reseller_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     last_number: Mapped[int] = mapped_column(Integer, default=0)
 
 
@@ -378,6 +383,9 @@ class InvoiceFieldDefinition(TenantOwned, Base):
 
 
 class Payment(TenantOwned, Base):
+    """A payment against an invoice. ``customer_id`` is the paying customer of a RETAIL invoice
+    (None for a reseller's payment to the platform): a portal sees only its own customer's."""
+
     __tablename__ = "payments"
     __table_args__ = (
         ForeignKeyConstraint(
@@ -386,10 +394,19 @@ class Payment(TenantOwned, Base):
             ondelete="RESTRICT",
             name="fk_payments_reseller_id_invoices",
         ),
+        # The payer is the invoice's own customer: (invoice, customer) must match a row of
+        # invoices (not checked when customer_id is NULL, a reseller's payment).
+        ForeignKeyConstraint(
+            ["reseller_id", "invoice_id", "customer_id"],
+            ["invoices.reseller_id", "invoices.id", "invoices.customer_id"],
+            ondelete="RESTRICT",
+            name="fk_payments_reseller_id_invoices_customer",
+        ),
         Index("ix_payments_reseller_id_invoice_id", "reseller_id", "invoice_id"),
     )
 
     invoice_id: Mapped[uuid.UUID]
+    customer_id: Mapped[uuid.UUID | None]
     amount: Mapped[Decimal] = mapped_column(AMOUNT)
     currency: Mapped[str] = mapped_column(String(3))
     method: Mapped[PaymentMethodKind] = mapped_column(_enum(PaymentMethodKind))
@@ -398,3 +415,6 @@ class Payment(TenantOwned, Base):
     gateway_charge_id: Mapped[str | None] = mapped_column(String(100))
     failure_reason: Mapped[str | None] = mapped_column(String(300))
     paid_at: Mapped[datetime]
+
+
+CUSTOMER_KEYED[Payment] = Payment.customer_id

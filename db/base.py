@@ -67,13 +67,13 @@ class TenantOwned(Timestamped):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
 
 
-class TenantTagged(Timestamped):
-    """A record that usually belongs to one reseller but may belong to the platform alone
-    (reseller_id NULL): audit events and outgoing mail. Keyed by its own id; a tenant scope sees
-    its reseller's rows, only the system scope sees the platform's.
+class TenantKeyed(Timestamped):
+    """A record that belongs to one reseller or to the platform itself: audit events and outgoing
+    mail. Keyed (reseller_id, id) like every tenant row; the platform's rows carry
+    ``PLATFORM_TENANT_ID`` (a distribution column is never NULL), which is why there is no
+    foreign key to ``resellers``. A tenant scope sees its reseller's rows; only the system and
+    platform scopes see the platform's.
     """
 
+    reseller_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    reseller_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("resellers.id", ondelete="RESTRICT"), index=True
-    )

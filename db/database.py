@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, with_loader_criteria
 from sqlalchemy.pool import NullPool
 
-from db.base import TenantOwned, TenantTagged
+from db.base import TenantKeyed, TenantOwned
 from db.scope import TenantScope
 
 SCOPE_KEY = "tenant_scope"
@@ -79,7 +79,7 @@ def _tenant_criteria(state: ORMExecuteState) -> None:
         return
     reseller_id: uuid.UUID | None = scope.reseller_id
     if reseller_id is None:
-        nothing = [TenantOwned, TenantTagged, *TENANT_ROOTS]
+        nothing = [TenantOwned, TenantKeyed, *TENANT_ROOTS]
         options = [
             with_loader_criteria(m, lambda _cls: false(), include_aliases=True) for m in nothing
         ]
@@ -88,7 +88,7 @@ def _tenant_criteria(state: ORMExecuteState) -> None:
             with_loader_criteria(
                 base, lambda cls: cls.reseller_id == reseller_id, include_aliases=True
             )
-            for base in (TenantOwned, TenantTagged)
+            for base in (TenantOwned, TenantKeyed)
         ]
         options += [
             with_loader_criteria(root, lambda cls: cls.id == reseller_id, include_aliases=True)

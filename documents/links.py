@@ -59,6 +59,8 @@ class DocumentLinks:
             claims["rid"] = str(principal.reseller_id)
         if principal.scopes:
             claims["scope"] = " ".join(sorted(principal.scopes))
+        if principal.session_id is not None:
+            claims["sid"] = str(principal.session_id)
         issued = self.signer.issue(principal.subject, DOCUMENT_AUDIENCE, LINK_TTL_SECONDS, **claims)
         return f"{self.base_url}/documents/{issued.token}"
 

@@ -11,7 +11,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notifications.models import PLATFORM_OWNER, NotificationEvent, NotificationSettings
+from db.scope import PLATFORM_TENANT_ID
+from notifications.models import NotificationEvent, NotificationSettings
 
 # Settings that fall back one by one; the logo's content type travels with the logo.
 FIELDS = (
@@ -64,8 +65,9 @@ def field_name(key: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-def owner_key(reseller_id: uuid.UUID | None) -> str:
-    return PLATFORM_OWNER if reseller_id is None else str(reseller_id)
+def owner_key(reseller_id: uuid.UUID | None) -> uuid.UUID:
+    """The settings row of a reseller, or the platform's for None."""
+    return PLATFORM_TENANT_ID if reseller_id is None else reseller_id
 
 
 class NotificationSettingsRepository:
@@ -79,10 +81,10 @@ class NotificationSettingsRepository:
 
     async def of_owners(
         self, reseller_ids: Iterable[uuid.UUID | None]
-    ) -> dict[str, NotificationSettings]:
-        keys = {owner_key(r) for r in reseller_ids} | {PLATFORM_OWNER}
-        statement = select(NotificationSettings).where(NotificationSettings.owner.in_(keys))
-        return {row.owner: row for row in await self.session.scalars(statement)}
+    ) -> dict[uuid.UUID, NotificationSettings]:
+        keys = {owner_key(r) for r in reseller_ids} | {PLATFORM_TENANT_ID}
+        statement = select(NotificationSettings).where(NotificationSettings.reseller_id.in_(keys))
+        return {row.reseller_id: row for row in await self.session.scalars(statement)}
 
 
 def resolve(
@@ -112,7 +114,7 @@ def resolve(
 async def branding_of(session: AsyncSession, reseller_id: uuid.UUID | None, name: str) -> Branding:
     """The branding of a seller: a reseller (with the platform's fallback) or the platform."""
     rows = await NotificationSettingsRepository(session).of_owners([reseller_id])
-    platform = rows.get(PLATFORM_OWNER)
+    platform = rows.get(PLATFORM_TENANT_ID)
     if reseller_id is None:
         return resolve(name, None, platform)
     return resolve(name, rows.get(owner_key(reseller_id)), platform)

@@ -6,11 +6,11 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Index, Integer, LargeBinary, String
+from sqlalchemy import JSON, Boolean, Enum, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.clock import utcnow
-from db.base import Base, TenantTagged
+from db.base import Base, TenantKeyed
 
 INVOICE_PDF = "invoice_pdf"
 
@@ -29,13 +29,13 @@ class NotificationOrigin(enum.StrEnum):
     TEST = "TEST"  # a preview with made-up data (sendTestNotification)
 
 
-class OutboxMessage(TenantTagged, Base):
+class OutboxMessage(TenantKeyed, Base):
     """A complete RFC 5322 message as rendered when it was queued, and how its delivery goes."""
 
     __tablename__ = "outbox_messages"
     __table_args__ = (
         Index("ix_outbox_messages_status_next_attempt_at", "status", "next_attempt_at"),
-        Index("ix_outbox_messages_about_id", "about_id"),
+        Index("ix_outbox_messages_reseller_id_about_id", "reseller_id", "about_id"),
     )
 
     event: Mapped[str] = mapped_column(String(40))  # a NotificationEvent
@@ -74,20 +74,15 @@ class NotificationEvent(enum.StrEnum):
     INVITATION = "INVITATION"
 
 
-PLATFORM_OWNER = "platform"
-
-
 class NotificationSettings(Base):
     """How a seller presents itself on its emails and documents: logo, links, sender, address,
     the events it emails about. One row per reseller, keyed by its id, and one for the platform
-    (owner "platform"): every value a reseller leaves unset (NULL) falls back to the platform's."""
+    (``PLATFORM_TENANT_ID``): every value a reseller leaves unset (NULL) falls back to the
+    platform's."""
 
     __tablename__ = "notification_settings"
 
-    owner: Mapped[str] = mapped_column(String(40), primary_key=True)
-    reseller_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("resellers.id", ondelete="CASCADE"), unique=True
-    )
+    reseller_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     logo: Mapped[bytes | None] = mapped_column(LargeBinary)
     logo_content_type: Mapped[str | None] = mapped_column(String(40))
     control_panel_url: Mapped[str | None] = mapped_column(String(500))

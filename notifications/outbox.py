@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
 from core.ids import new_id
-from db.scope import TenantScope
+from db.scope import PLATFORM_TENANT_ID, TenantScope
 from notifications.models import DeliveryStatus, NotificationOrigin, OutboxMessage
 
 
@@ -30,13 +30,14 @@ def enqueue(
     attachment: str | None = None,
     origin: NotificationOrigin = NotificationOrigin.EVENT,
 ) -> OutboxMessage:
-    """Queue ``message``; its Message-ID names the outbox row, so a receiver can spot a repeat."""
+    """Queue ``message``; its Message-ID names the outbox row, so a receiver can spot a repeat.
+    ``reseller_id`` None files it under the platform (an invitation, the platform's own mail)."""
     row_id = new_id()
     if "Message-ID" not in message:
         message["Message-ID"] = make_msgid(idstring=row_id.hex, domain="channelbill")
     row = OutboxMessage(
         id=row_id,
-        reseller_id=reseller_id,
+        reseller_id=PLATFORM_TENANT_ID if reseller_id is None else reseller_id,
         event=event,
         origin=origin,
         recipient=", ".join(str(a) for a in message.get_all("To", [])),

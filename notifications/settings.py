@@ -120,7 +120,7 @@ async def update_settings(
     values = _clean(change)
     row = await NotificationSettingsRepository(session).get(reseller_id)
     if row is None:
-        row = NotificationSettings(owner=owner_key(reseller_id), reseller_id=reseller_id)
+        row = NotificationSettings(reseller_id=owner_key(reseller_id))
         session.add(row)
     for key, value in values.items():
         setattr(row, key, value)

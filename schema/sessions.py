@@ -20,6 +20,13 @@ from schema.users import User
 class LoginInput:
     email: str = strawberry.field(description="The sign-in address.")
     password: str = strawberry.field(description="The password.")
+    reseller: str | None = strawberry.field(
+        default=None,
+        description=(
+            "The slug of the reseller to sign in at, needed only when the address and password"
+            " open accounts at several resellers (the answer is then RESELLER_REQUIRED)."
+        ),
+    )
 
 
 @strawberry.input(description="A refresh token to trade.")
@@ -40,7 +47,8 @@ class LoginPayload:
     )
     user: User | None = strawberry.field(default=None, description="Who signed in.")
     errors: list[UserError] = strawberry.field(
-        default_factory=list, description="INVALID_CREDENTIALS or TOKEN_REUSED; empty on success."
+        default_factory=list,
+        description="INVALID_CREDENTIALS, RESELLER_REQUIRED or TOKEN_REUSED; empty on success.",
     )
 
     @classmethod
@@ -62,11 +70,13 @@ class SessionMutations:
         authenticator = info.context.services.authenticator
 
         async def sign_in(session: AsyncSession) -> SignedIn:
-            return await authenticator.login(session, input.email, input.password)
+            return await authenticator.login(
+                session, input.email, input.password, reseller=input.reseller
+            )
 
         done = await transact(info, sign_in, scope=TenantScope.system())
         if done.value is not None:
-            info.context.act_as(principal_of(done.value.account))
+            info.context.act_as(principal_of(done.value.account, session_id=done.value.session_id))
         return LoginPayload.of(done.value, done.errors)
 
     @strawberry.mutation(description="Trade a refresh token for new tokens (it is then spent).")
@@ -84,5 +94,5 @@ class SessionMutations:
                 scope=TenantScope.system(),
             )
         if done.value is not None:
-            info.context.act_as(principal_of(done.value.account))
+            info.context.act_as(principal_of(done.value.account, session_id=done.value.session_id))
         return LoginPayload.of(done.value, done.errors)

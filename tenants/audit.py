@@ -10,7 +10,8 @@ from sqlalchemy import JSON, Select, String
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from db.base import Base, TenantTagged
+from db.base import Base, TenantKeyed
+from db.scope import PLATFORM_TENANT_ID
 from tenants.repositories import ScopedRepository
 
 
@@ -27,7 +28,7 @@ class Actor:
         return cls("SYSTEM", None, "channelbill")
 
 
-class AuditEvent(TenantTagged, Base):
+class AuditEvent(TenantKeyed, Base):
     __tablename__ = "audit_events"
 
     actor_kind: Mapped[str] = mapped_column(String(20))
@@ -48,9 +49,10 @@ def record(
     reseller_id: uuid.UUID | None,
     **details: Any,
 ) -> AuditEvent:
-    """Add an entry to the caller's unit of work: it commits, or vanishes, with the change."""
+    """Add an entry to the caller's unit of work: it commits, or vanishes, with the change.
+    ``reseller_id`` None files it under the platform."""
     event = AuditEvent(
-        reseller_id=reseller_id,
+        reseller_id=PLATFORM_TENANT_ID if reseller_id is None else reseller_id,
         actor_kind=actor.kind,
         actor_id=actor.id,
         actor_name=actor.name,

@@ -70,7 +70,12 @@ class User(TenantOwned, Base):
     """A person working for a reseller."""
 
     __tablename__ = "users"
-    __table_args__ = (Index("uq_users_email", "email", unique=True),)
+    __table_args__ = (
+        # An address is unique within a reseller; the same person may work for two resellers.
+        Index("uq_users_email", "reseller_id", "email", unique=True),
+        # Signing in finds an address's accounts across resellers (the tenant is not known yet).
+        Index("ix_users_email", "email"),
+    )
 
     email: Mapped[str] = mapped_column(String(320))
     name: Mapped[str] = mapped_column(String(200))

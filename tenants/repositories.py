@@ -86,6 +86,9 @@ class ResellerRepository(ScopedRepository[Reseller]):
     def filtered(self, search: str | None) -> Select[Any]:
         return _search(self.select(), search, Reseller.name, Reseller.slug)
 
+    async def by_slug(self, slug: str) -> Reseller | None:
+        return await self.session.scalar(self.select().where(Reseller.slug == slug))
+
     async def slug_taken(self, slug: str) -> bool:
         """Slugs are unique platform-wide, so this looks past the scope on purpose; under RLS it
         only sees every reseller when the session runs in the system scope (createReseller)."""
@@ -114,21 +117,22 @@ class CustomerRepository(ScopedRepository[Customer]):
 class UserRepository(ScopedRepository[User]):
     model = User
 
-    async def by_email(self, email: str) -> User | None:
-        return (await self.session.scalars(self.select().where(User.email == email))).first()
+    async def by_email(self, email: str) -> list[User]:
+        """Every account of an address in scope (in the system scope: at every reseller)."""
+        statement = self.select().where(User.email == email).order_by(User.id)
+        return list(await self.session.scalars(statement))
 
     async def owner_emails(self, reseller_id: uuid.UUID) -> list[str]:
         statement = self.select().where(User.reseller_id == reseller_id, User.role == Role.OWNER)
         return [user.email for user in await self.session.scalars(statement)]
 
-    async def email_taken(self, email: str) -> bool:
-        """Emails are unique platform-wide (sign-in is by email alone), so this looks past the
-        scope on purpose; call it in the system scope, where RLS lets it see every tenant."""
-        found = await self.session.scalar(select(User.id).where(User.email == email))
-        admin = await self.session.scalar(
-            select(PlatformAdmin.id).where(PlatformAdmin.email == email)
+    async def email_taken(self, reseller_id: uuid.UUID, email: str) -> bool:
+        """An address is unique within one reseller only: whether it is used elsewhere on the
+        platform is none of this reseller's business (and must not be told)."""
+        found = await self.session.scalar(
+            self.select().where(User.reseller_id == reseller_id, User.email == email).limit(1)
         )
-        return found is not None or admin is not None
+        return found is not None
 
 
 class PlatformAdminRepository:

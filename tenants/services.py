@@ -110,8 +110,6 @@ async def create_reseller(session: AsyncSession, data: NewReseller) -> tuple[Res
             slug = f"{base[:58]}-{n}"
     elif await resellers.slug_taken(slug):
         raise ValidationFailed("slug is already in use", field="slug", code="TAKEN")
-    if await users.email_taken(str(values["owner_email"])):
-        raise ValidationFailed("email is already in use", field="owner.email", code="TAKEN")
 
     reseller = Reseller(
         id=new_id(),

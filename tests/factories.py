@@ -8,14 +8,14 @@ from datetime import timedelta
 from decimal import Decimal
 from functools import cache
 
-from auth.models import ApiClient, PortalToken
+from auth.models import ApiClient, PortalToken, RefreshToken
 from auth.passwords import hash_password
 from auth.repositories import digest
 from auth.tokens import PORTAL_AUDIENCE, USER_AUDIENCE, TokenSigner
 from core.clock import utcnow
 from core.ids import new_id
 from db.database import Database
-from db.scope import TenantScope
+from db.scope import PLATFORM_TENANT_ID, TenantScope
 from tenants import services
 from tenants.models import PlatformAdmin, Role, User, UserStatus
 
@@ -52,6 +52,7 @@ class World:
     admin_id: uuid.UUID
     a: Tenant
     b: Tenant
+    sessions: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)  # account -> sign-in
 
     def token(self, who: str, tenant: Tenant | None = None) -> str:
         """An access token for 'platform' (a platform admin); a user of a tenant: 'owner',
@@ -59,7 +60,9 @@ class World:
         'billing_member' (MEMBER with billing access), 'invited'; one of its API clients
         ('client_all', 'client_read'); or 'portal' (its first customer's portal)."""
         if who == "platform":
-            return self.signer.issue(f"admin:{self.admin_id}", USER_AUDIENCE, 900).token
+            return self.signer.issue(
+                f"admin:{self.admin_id}", USER_AUDIENCE, 900, sid=str(self.sessions[self.admin_id])
+            ).token
         assert tenant is not None
         if who in CLIENTS:
             client = tenant.clients[who]
@@ -75,7 +78,13 @@ class World:
                 cid=str(tenant.customers[0]),
             ).token
         user_id = tenant.users[who]
-        return self.signer.issue(f"user:{user_id}", USER_AUDIENCE, 900, rid=str(tenant.id)).token
+        return self.signer.issue(
+            f"user:{user_id}",
+            USER_AUDIENCE,
+            900,
+            rid=str(tenant.id),
+            sid=str(self.sessions[user_id]),
+        ).token
 
 
 async def make_tenant(session, slug: str, customers: int = 3) -> Tenant:  # type: ignore[no-untyped-def]
@@ -159,4 +168,24 @@ async def build_world(db: Database, signer: TokenSigner) -> World:
         session.add(admin)
         a = await make_tenant(session, "alpha")
         b = await make_tenant(session, "bravo")
-    return World(signer=signer, admin_id=admin.id, a=a, b=b)
+        world = World(signer=signer, admin_id=admin.id, a=a, b=b)
+        world.sessions[admin.id] = sign_in(session, PLATFORM_TENANT_ID, f"admin:{admin.id}")
+        for tenant in (a, b):
+            for user_id in tenant.users.values():
+                world.sessions[user_id] = sign_in(session, tenant.id, f"user:{user_id}")
+    return world
+
+
+def sign_in(session, tenant: uuid.UUID, subject: str) -> uuid.UUID:  # type: ignore[no-untyped-def]
+    """A sign-in (a refresh-token family) as login makes one: access tokens name it."""
+    family = new_id()
+    session.add(
+        RefreshToken(
+            reseller_id=tenant,
+            token_hash=digest(f"factory-refresh-{family}"),
+            family_id=family,
+            subject=subject,
+            expires_at=utcnow() + timedelta(days=1),
+        )
+    )
+    return family

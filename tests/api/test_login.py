@@ -118,6 +118,7 @@ def _claims(world: World, **overrides) -> dict:
         "aud": USER_AUDIENCE,
         "sub": f"user:{world.a.users['owner']}",
         "rid": str(world.a.id),
+        "sid": str(world.sessions[world.a.users["owner"]]),
         "iat": now,
         "exp": now + 600,
         "jti": "x",

@@ -127,11 +127,11 @@ async def outbox_about(db: Database, invoice_id: uuid.UUID) -> list[OutboxMessag
         return list(await session.scalars(statement))
 
 
-async def counter(db: Database, seller: str) -> int | None:
+async def counter(db: Database, seller: uuid.UUID) -> int | None:
     """The last number the seller ("platform" or a reseller id) used, None before its first."""
     async with db.read(TenantScope.system()) as session:
         return await session.scalar(
-            select(InvoiceCounter.last_number).where(InvoiceCounter.seller == seller)
+            select(InvoiceCounter.last_number).where(InvoiceCounter.reseller_id == seller)
         )
 
 

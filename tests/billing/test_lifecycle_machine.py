@@ -275,6 +275,7 @@ class LifecycleMachine(RuleBasedStateMachine):
                         reseller_id=invoice.reseller_id,
                         id=new_id(),
                         invoice_id=invoice.id,
+                        customer_id=invoice.customer_id,
                         amount=Decimal("0.01"),
                         currency=invoice.currency,
                         method=Method.CARD,

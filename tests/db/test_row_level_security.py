@@ -4,6 +4,7 @@ import asyncpg
 import pytest
 
 from db.database import Database
+from db.scope import PLATFORM_TENANT_ID
 from server.app import prepare_database
 from tenants.rls import UnsafeDatabaseRole, check_app_role, tenant_tables
 from tests.conftest import Postgres
@@ -164,8 +165,9 @@ async def test_platform_rows_are_seen_only_across_all_tenants(postgres: Postgres
             await owner.execute("SELECT set_config('app.all_tenants', 'on', true)")
             await owner.execute(
                 "INSERT INTO audit_events (id, reseller_id, created_at, actor_kind, actor_name,"
-                " action, object_type, details) VALUES (gen_random_uuid(), NULL, now(), 'SYSTEM',"
-                " 'channelbill', 'vendor.created', 'Vendor', '{}')"
+                " action, object_type, details) VALUES (gen_random_uuid(), $1, now(), 'SYSTEM',"
+                " 'channelbill', 'vendor.created', 'Vendor', '{}')",
+                PLATFORM_TENANT_ID,
             )
     finally:
         await owner.close()
@@ -179,5 +181,12 @@ async def test_platform_rows_are_seen_only_across_all_tenants(postgres: Postgres
         async with connection.transaction():
             await connection.execute("SELECT set_config('app.all_tenants', 'on', true)")
             assert await connection.fetchval("SELECT count(*) FROM audit_events") == 1
+        # the platform's own scope sees its rows, and no reseller's
+        async with connection.transaction():
+            await connection.execute(
+                "SELECT set_config('app.reseller_id', $1, true)", str(PLATFORM_TENANT_ID)
+            )
+            assert await connection.fetchval("SELECT count(*) FROM audit_events") == 1
+            assert await connection.fetchval("SELECT count(*) FROM customers") == 0
     finally:
         await connection.close()
