@@ -93,6 +93,11 @@ def build_services(settings: Settings, db: Database) -> Services:
     )
 
 
+def create_app_from_env() -> Starlette:
+    """The app of one worker process of ``channelbill serve --workers N`` (a uvicorn factory)."""
+    return create_app(Settings.from_env())
+
+
 def create_app(settings: Settings) -> Starlette:
     db = Database(settings.database_url, pool_size=settings.db_pool_size)
     services = build_services(settings, db)

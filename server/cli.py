@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import socket
 import sys
@@ -34,10 +35,14 @@ def _banner(settings: Settings) -> str:
     return "\n".join(lines) + "\n"
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, workers: int = 1) -> None:
     import uvicorn
 
     from server.app import create_app
+
+    if workers > 1:
+        serve_workers(settings, workers)
+        return
 
     class Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -56,6 +61,37 @@ def serve(settings: Settings) -> None:
     server.run()
     if not server.started:
         sys.exit(1)
+
+
+def serve_workers(settings: Settings, workers: int) -> None:
+    """N uvicorn worker processes on one socket. Nothing a request needs lives in a process:
+    every worker reads sign-ins, permissions, limits and jobs from the database. Migrations and
+    the demo data run once, here, before the workers start."""
+    import uvicorn
+
+    from db.database import Database
+    from server.app import prepare_database
+
+    async def prepare() -> None:
+        db = Database(settings.database_url, pool_size=1)
+        try:
+            await prepare_database(settings, db)
+        finally:
+            await db.dispose()
+
+    asyncio.run(prepare())
+    os.environ["MIGRATE_ON_START"] = "false"
+    os.environ["CHANNELBILL_SEED_DEMO"] = "false"
+    print(_banner(settings).replace("is running", f"is starting {workers} workers"), flush=True)
+    uvicorn.run(
+        "server.app:create_app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        proxy_headers=True,
+        log_level="info",
+    )
 
 
 def migrate(settings: Settings) -> None:
@@ -106,7 +142,13 @@ def worker(settings: Settings) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="channelbill", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="migrate, then serve HTTP (HOST, PORT)")
+    serve_parser = commands.add_parser("serve", help="migrate, then serve HTTP (HOST, PORT)")
+    serve_parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("WEB_CONCURRENCY", "1")),
+        help="worker processes (default WEB_CONCURRENCY or 1)",
+    )
     commands.add_parser("migrate", help="apply the database migrations")
     commands.add_parser("seed-demo", help="load the demo data into an empty database")
     commands.add_parser(
@@ -120,7 +162,12 @@ def main(argv: list[str] | None = None) -> None:
         settings = Settings.from_env()
     except SettingsError as error:
         parser.exit(2, f"channelbill: {error}\n")
-    commands_by_name = {"serve": serve, "migrate": migrate, "seed-demo": seed, "worker": worker}
+    if args.command == "serve":
+        if args.workers < 1:
+            parser.exit(2, "channelbill: --workers must be at least 1\n")
+        serve(settings, args.workers)
+        return
+    commands_by_name = {"migrate": migrate, "seed-demo": seed, "worker": worker}
     commands_by_name[args.command](settings)
 
 
