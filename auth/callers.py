@@ -10,6 +10,8 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
+from sqlalchemy import select
+
 from auth.principal import Principal, PrincipalKind
 from auth.repositories import ApiClientRepository, PortalTokenRepository, RefreshTokenRepository
 from auth.tokens import PORTAL_AUDIENCE, USER_AUDIENCE, InvalidToken, TokenSigner
@@ -17,7 +19,7 @@ from core.clock import utcnow
 from db.database import Database
 from db.scope import PLATFORM_TENANT_ID, TenantScope
 from tenants.models import PlatformAdmin, User, UserStatus
-from tenants.repositories import PlatformAdminRepository, UserRepository
+from tenants.repositories import UserRepository
 
 
 class Callers:
@@ -56,24 +58,27 @@ class Callers:
         return replace(principal, expires_at=int(claims["exp"]))
 
     async def _admin(self, admin_id: uuid.UUID, session_id: uuid.UUID, token_id: str) -> Principal:
+        signed_in = RefreshTokenRepository.is_open(PLATFORM_TENANT_ID, session_id)
+        statement = select(PlatformAdmin, signed_in).where(PlatformAdmin.id == admin_id)
         async with self.db.read(TenantScope.system()) as session:
-            admin = await PlatformAdminRepository(session).get(admin_id)
-            signed_in = await RefreshTokenRepository(session).session_open(
-                PLATFORM_TENANT_ID, session_id
-            )
-        if admin is None or admin.status is not UserStatus.ACTIVE or not signed_in:
+            row = (await session.execute(statement)).first()
+        if row is None or row[0].status is not UserStatus.ACTIVE or not row[1]:
             raise InvalidToken("account")
+        admin = row[0]
         return principal_of(admin, token_id, session_id)
 
     async def _user(
         self, user_id: uuid.UUID, reseller_id: uuid.UUID, session_id: uuid.UUID, token_id: str
     ) -> Principal:
         scope = TenantScope.tenant(reseller_id)
+        signed_in = RefreshTokenRepository.is_open(reseller_id, session_id)
         async with self.db.read(scope) as session:
-            user = await UserRepository(session, scope).get(user_id)
-            signed_in = await RefreshTokenRepository(session).session_open(reseller_id, session_id)
-        if user is None or user.status is not UserStatus.ACTIVE or not signed_in:
+            users = UserRepository(session, scope)
+            statement = users.select().where(User.id == user_id).add_columns(signed_in)
+            row = (await session.execute(statement)).first()
+        if row is None or row[0].status is not UserStatus.ACTIVE or not row[1]:
             raise InvalidToken("account")
+        user = row[0]
         return principal_of(user, token_id, session_id)
 
     async def _client(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.models import ActivationToken, ApiClient, PortalToken, RefreshToken
@@ -29,17 +29,14 @@ class RefreshTokenRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def session_open(self, tenant: uuid.UUID, family_id: uuid.UUID) -> bool:
+    @staticmethod
+    def is_open(tenant: uuid.UUID, family_id: uuid.UUID) -> ColumnElement[bool]:
         """Whether the sign-in exists and none of its tokens was revoked (a reuse, a disabled
-        account): one revoked token closes the whole family."""
-        total, revoked = (
-            await self.session.execute(
-                select(func.count(), func.count(RefreshToken.revoked_at)).where(
-                    RefreshToken.reseller_id == tenant, RefreshToken.family_id == family_id
-                )
-            )
-        ).one()
-        return bool(total) and not revoked
+        account): one revoked token closes the whole family. An expression, so the caller's
+        row and this come back in one statement."""
+        family = (RefreshToken.reseller_id == tenant, RefreshToken.family_id == family_id)
+        revoked = select(RefreshToken.id).where(*family, RefreshToken.revoked_at.is_not(None))
+        return and_(select(RefreshToken.id).where(*family).exists(), ~revoked.exists())
 
     async def by_secret(self, secret: str, *, for_update: bool = False) -> RefreshToken | None:
         statement = select(RefreshToken).where(RefreshToken.token_hash == digest(secret))

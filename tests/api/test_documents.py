@@ -260,7 +260,13 @@ async def test_links_that_must_not_open(
     user = f"user:{world.a.users['billing_manager']}"
 
     def forged(ttl: int = 900, audience: str = DOCUMENT_AUDIENCE, **claims: Any) -> str:
-        base = {"rid": str(world.a.id), "fmt": "PDF", "doc": "invoice", "tid": str(world.a.id)}
+        base = {
+            "rid": str(world.a.id),
+            "sid": str(world.sessions[world.a.users["billing_manager"]]),
+            "fmt": "PDF",
+            "doc": "invoice",
+            "tid": str(world.a.id),
+        }
         return signer.issue(user, audience, ttl, **{**base, **claims}).token
 
     header, payload, signature = good.split(".")
@@ -277,6 +283,7 @@ async def test_links_that_must_not_open(
         "no such invoice": forged(oid=str(uuid.uuid4())),
         "an unknown format": forged(oid=own, fmt="XLSX"),
         "no token": "not-a-token",
+        "no sign-in named": forged(oid=own, sid=None),
     }
 
     # then the real one and a well-formed forged one open

@@ -75,7 +75,7 @@ async def assert_gapless(
             None,
             None,
         )
-    assert await counter(db, str(world.a.id)) == (len(posted) or None)
+    assert await counter(db, world.a.id) == (len(posted) or None)
 
 
 @pytest.mark.postgresql
