@@ -5,6 +5,10 @@ admins) bill each reseller at cost for what all its customers used. A run is ide
 and vendor that already have a live (not VOID) invoice for an overlapping period is reported as
 skipped, and a unique index stops two concurrent runs from both succeeding.
 
+Each buyer stands alone: an invoice that cannot be made (a price needs a rate nobody published, an
+amount too large to store) is reported as skipped with the reason, naming the buyer, and every
+other buyer is invoiced. Nothing of a skipped invoice is written.
+
 Built for volume: everything is read in a handful of set-based queries, priced from an in-memory
 ``PriceBook``, and written with Core ``insert`` executemany in batches; no ORM object per row.
 """
@@ -27,6 +31,7 @@ from sqlalchemy import ARRAY, Table, bindparam, cast, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import money
+from billing.bounds import AmountOutOfRange, checked, fits
 from billing.models import (
     Invoice,
     InvoiceCharge,
@@ -40,7 +45,7 @@ from billing.models import (
 from billing.prices import PriceBook, UnitPrice
 from core.clock import utcnow
 from core.currency import minor_units
-from core.errors import ValidationFailed
+from core.errors import DomainError, Problem, ValidationFailed
 from core.ids import new_id
 from db.scope import TenantScope
 from tenants.audit import Actor, record
@@ -48,6 +53,10 @@ from tenants.models import Customer, Reseller
 
 BATCH = 2000
 MAX_PERIOD_DAYS = 366
+# Far enough from date.min and date.max that reading usage around a period (a day either side)
+# and walking its months (to the day after each) stay within the calendar.
+EARLIEST_PERIOD = date(1900, 1, 1)
+LATEST_PERIOD = date(9998, 12, 31)
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD.encode())
 _MICRO = Decimal("1e-6")  # a charge keeps its exact amount to the column's 6 places
@@ -133,6 +142,20 @@ def recurring_charges(
     return charges
 
 
+def _check_period(ps: date, pe: date) -> None:
+    for name, day in (("periodStart", ps), ("periodEnd", pe)):
+        if not EARLIEST_PERIOD <= day <= LATEST_PERIOD:
+            raise ValidationFailed(
+                f"{name} must lie between {EARLIEST_PERIOD.isoformat()}"
+                f" and {LATEST_PERIOD.isoformat()}",
+                field=name,
+            )
+    if pe < ps:
+        raise ValidationFailed("periodEnd must not be before periodStart", field="periodEnd")
+    if money.days_between(ps, pe) > MAX_PERIOD_DAYS:
+        raise ValidationFailed(f"a period is at most {MAX_PERIOD_DAYS} days", field="periodEnd")
+
+
 @dataclass(frozen=True, slots=True)
 class RunRequest:
     period_start: date
@@ -142,13 +165,20 @@ class RunRequest:
     reseller_ids: Sequence[uuid.UUID] | None = None  # only these resellers (platform admins)
 
 
+EXISTS = "EXISTS"
+
+
 @dataclass(frozen=True, slots=True)
 class Skipped:
+    """An invoice the run did not make: one exists (EXISTS), or the code of what stopped it."""
+
     reseller_id: uuid.UUID
     customer_id: uuid.UUID | None
     vendor_id: uuid.UUID
-    invoice_id: uuid.UUID  # the live invoice that already covers the period
+    invoice_id: uuid.UUID | None  # EXISTS: the live invoice that already covers the period
     reason: str
+    message: str = ""  # names the buyer, and what is wrong
+    buyer_name: str = ""
 
 
 @dataclass
@@ -177,6 +207,31 @@ class _Draft:
     buyer_name: str
     buyer_email: str | None
     lines: dict[uuid.UUID, _Line] = field(default_factory=dict)
+    problem: Problem | None = None  # why it cannot be made; the first one found
+
+    @property
+    def buyer(self) -> str:
+        kind = "reseller" if self.customer_id is None else "customer"
+        return f'{kind} "{self.buyer_name}"'
+
+    def fail(self, error: DomainError, product: Product | None = None) -> None:
+        if self.problem is None:
+            problem = error.problems[0]
+            about = f" ({product.sku})" if product is not None else ""
+            message = f"{self.buyer}{about}: {problem.message}"
+            self.problem = Problem(problem.code, message)
+
+    def skipped(self, invoice_id: uuid.UUID | None = None) -> Skipped:
+        if invoice_id is not None:
+            message = f"{self.buyer} already has a live invoice for this period"
+            return Skipped(*self.key, invoice_id, EXISTS, message, self.buyer_name)
+        assert self.problem is not None
+        code, message = self.problem.code, self.problem.message
+        return Skipped(*self.key, None, code, message, self.buyer_name)
+
+    @property
+    def key(self) -> tuple[uuid.UUID, uuid.UUID | None, uuid.UUID]:
+        return (self.reseller_id, self.customer_id, self.vendor_id)
 
     def add(
         self, product_id: uuid.UUID, product: Product, price: UnitPrice, charges: list[Charge]
@@ -224,10 +279,7 @@ class BillingRun:
 
     async def run(self, request: RunRequest) -> RunResult:
         ps, pe = request.period_start, request.period_end
-        if pe < ps:
-            raise ValidationFailed("periodEnd must not be before periodStart", field="periodEnd")
-        if money.days_between(ps, pe) > MAX_PERIOD_DAYS:
-            raise ValidationFailed(f"a period is at most {MAX_PERIOD_DAYS} days", field="periodEnd")
+        _check_period(ps, pe)
         resellers = await self._resellers(request.reseller_ids)
         customers = await self._customers(request.customer_ids, resellers)
         wholesale = request.kind is InvoiceKind.WHOLESALE
@@ -285,7 +337,12 @@ class BillingRun:
         products = book.products
         for sub in subscriptions:
             account = accounts[sub.customer_id]
-            price = account.prices[sub.product_id]
+            try:
+                price = account.prices[sub.product_id]
+            except DomainError as error:  # a missing rate, a price too large: this invoice only
+                product = products[sub.product_id]
+                draft_for(account, product).fail(error, product)
+                continue
             charges = recurring_charges(
                 ps, pe, sub.start_date, sub.end_date, sub.quantity, price.amount, sub.id
             )
@@ -298,11 +355,15 @@ class BillingRun:
             day = use.occurred_at.astimezone(ZoneInfo(account.timezone)).date()
             if not ps <= day <= pe:
                 continue
-            price = account.prices[use.product_id]
+            product = products[use.product_id]
+            try:
+                price = account.prices[use.product_id]
+            except DomainError as error:
+                draft_for(account, product).fail(error, product)
+                continue
             charge = Charge(
                 day, day, use.quantity, price.amount, price.amount * use.quantity, None, use.id
             )
-            product = products[use.product_id]
             draft_for(account, product).add(use.product_id, product, price, [charge])
 
         existing = await self._live_invoices(request.kind, drafts, ps, pe)
@@ -310,12 +371,9 @@ class BillingRun:
         for key in list(drafts):
             found = existing.get(key)
             if found is not None:
-                draft = drafts.pop(key)
-                result.skipped.append(
-                    Skipped(draft.reseller_id, draft.customer_id, draft.vendor_id, found, "EXISTS")
-                )
-        result.created = await self._insert(request.kind, ps, pe, list(drafts.values()))
-        self._audit(request, drafts.values(), result)
+                result.skipped.append(drafts.pop(key).skipped(found))
+        made = await self._insert(request.kind, ps, pe, list(drafts.values()), result)
+        self._audit(request, made, result)
         return result
 
     async def _resellers(self, ids: Sequence[uuid.UUID] | None) -> dict[uuid.UUID, Reseller]:
@@ -423,104 +481,137 @@ class BillingRun:
         ps: date,
         pe: date,
         drafts: list[_Draft],
-    ) -> list[uuid.UUID]:
+        result: RunResult,
+    ) -> list[_Draft]:
+        """Write the drafts that can be made, in ``result.created``; the rest go to its skipped
+        list. Every row of an invoice is built and checked before any of them is kept."""
         now = utcnow()
         invoices: list[dict[str, Any]] = []
         lines: list[dict[str, Any]] = []
         charges: list[dict[str, Any]] = []
+        made: list[_Draft] = []
         for draft in drafts:
-            invoice_id = new_id()
-            amounts: list[Decimal] = []
-            for position, line in enumerate(draft.lines.values(), 1):
-                line_id = new_id()
-                parts = line.charges
-                if len(parts) == 1:
-                    only = parts[0]
-                    quantity, exact, start, end = only.quantity, only.amount, only.start, only.end
+            if draft.problem is None:
+                try:
+                    invoice, its_lines, its_charges = self._rows(kind, ps, pe, now, draft)
+                except AmountOutOfRange as error:
+                    draft.fail(error)
                 else:
-                    quantity = self._line_quantity(parts)
-                    exact = sum((c.amount for c in parts), Decimal(0))
-                    start, end = min(c.start for c in parts), max(c.end for c in parts)
-                line_amount = _round(exact, draft.currency)
-                amounts.append(line_amount)
-                product = line.product
-                lines.append(
-                    {
-                        "reseller_id": draft.reseller_id,
-                        "id": line_id,
-                        "created_at": now,
-                        "invoice_id": invoice_id,
-                        "position": position,
-                        "product_id": product.id,
-                        "kind": product.kind,
-                        "description": (
-                            f"{product.name} ({product.unit}),"
-                            f" {start.isoformat()} to {end.isoformat()}"
-                        )[:300],
-                        "quantity": quantity,
-                        "unit_price": line.price.amount,
-                        "amount": line_amount,
-                        "price_source": line.price.source,
-                        "service_start": start,
-                        "service_end": end,
-                    }
-                )
-                for charge in parts:
-                    charges.append(
-                        {
-                            "reseller_id": draft.reseller_id,
-                            "id": new_id(),
-                            "created_at": now,
-                            "invoice_id": invoice_id,
-                            "line_id": line_id,
-                            "subscription_id": charge.subscription_id,
-                            "usage_record_id": charge.usage_record_id,
-                            "start_date": charge.start,
-                            "end_date": charge.end,
-                            "quantity": charge.quantity,
-                            "unit_price": charge.unit_price,
-                            "days": charge.days,
-                            "period_days": charge.period_days,
-                            "amount": charge.amount.quantize(_MICRO),
-                        }
-                    )
-            totals = money.totals(amounts, draft.tax_rate, draft.currency)
-            invoices.append(
-                {
-                    "reseller_id": draft.reseller_id,
-                    "id": invoice_id,
-                    "created_at": now,
-                    "kind": kind,
-                    "customer_id": draft.customer_id,
-                    "vendor_id": draft.vendor_id,
-                    "document_id": document_id(invoice_id),
-                    "number": None,
-                    "status": InvoiceStatus.DRAFT,
-                    "period_start": ps,
-                    "period_end": pe,
-                    "currency": draft.currency,
-                    "seller_name": draft.seller_name,
-                    "buyer_name": draft.buyer_name,
-                    "buyer_email": draft.buyer_email,
-                    "tax_rate": draft.tax_rate,
-                    "subtotal": totals.subtotal,
-                    "tax": totals.tax,
-                    "total": totals.total,
-                    "amount_paid": Decimal(0),
-                    "custom_fields": {},
-                    "issued_at": None,
-                    "due_date": None,
-                    "closed_at": None,
-                    "voided_at": None,
-                }
-            )
+                    invoices.append(invoice)
+                    lines.extend(its_lines)
+                    charges.extend(its_charges)
+                    made.append(draft)
+                    continue
+            result.skipped.append(draft.skipped())
         for table, rows in (
             (Invoice.__table__, invoices),
             (InvoiceLine.__table__, lines),
             (InvoiceCharge.__table__, charges),
         ):
             await self._write(table, rows)  # type: ignore[arg-type]
-        return [row["id"] for row in invoices]
+        result.created = [row["id"] for row in invoices]
+        return made
+
+    def _rows(
+        self, kind: InvoiceKind, ps: date, pe: date, now: datetime, draft: _Draft
+    ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+        """One invoice's rows; AmountOutOfRange if any amount would not fit its column."""
+        invoice_id = new_id()
+        currency = draft.currency
+        amounts: list[Decimal] = []
+        lines: list[dict[str, Any]] = []
+        charges: list[dict[str, Any]] = []
+        for position, line in enumerate(draft.lines.values(), 1):
+            line_id = new_id()
+            parts = line.charges
+            product = line.product
+            if len(parts) == 1:
+                only = parts[0]
+                quantity, exact, start, end = only.quantity, only.amount, only.start, only.end
+            else:
+                quantity = self._line_quantity(parts)
+                exact = sum((c.amount for c in parts), Decimal(0))
+                start, end = min(c.start for c in parts), max(c.end for c in parts)
+            if not fits(quantity):
+                raise AmountOutOfRange(f"the quantity of line {position} ({product.sku})", quantity)
+            # The exact amount first: rounding a number past 10^25 fails before it overflows.
+            line_amount = _round(exact, currency) if fits(exact) else exact
+            if not fits(line_amount):
+                raise AmountOutOfRange(f"the amount of line {position} ({product.sku})", exact)
+            amounts.append(line_amount)
+            lines.append(
+                {
+                    "reseller_id": draft.reseller_id,
+                    "id": line_id,
+                    "created_at": now,
+                    "invoice_id": invoice_id,
+                    "position": position,
+                    "product_id": product.id,
+                    "kind": product.kind,
+                    "description": (
+                        f"{product.name} ({product.unit}), {start.isoformat()} to {end.isoformat()}"
+                    )[:300],
+                    "quantity": quantity,
+                    "unit_price": line.price.amount,
+                    "amount": line_amount,
+                    "price_source": line.price.source,
+                    "service_start": start,
+                    "service_end": end,
+                }
+            )
+            for charge in parts:
+                # Within the line's sum, but a charge can be large where another is negative.
+                if not fits(charge.amount):
+                    raise AmountOutOfRange(
+                        f"a charge of line {position} ({product.sku})", charge.amount
+                    )
+                charges.append(
+                    {
+                        "reseller_id": draft.reseller_id,
+                        "id": new_id(),
+                        "created_at": now,
+                        "invoice_id": invoice_id,
+                        "line_id": line_id,
+                        "subscription_id": charge.subscription_id,
+                        "usage_record_id": charge.usage_record_id,
+                        "start_date": charge.start,
+                        "end_date": charge.end,
+                        "quantity": charge.quantity,
+                        "unit_price": charge.unit_price,
+                        "days": charge.days,
+                        "period_days": charge.period_days,
+                        "amount": charge.amount.quantize(_MICRO),
+                    }
+                )
+        totals = money.totals(amounts, draft.tax_rate, currency)
+        invoice = {
+            "reseller_id": draft.reseller_id,
+            "id": invoice_id,
+            "created_at": now,
+            "kind": kind,
+            "customer_id": draft.customer_id,
+            "vendor_id": draft.vendor_id,
+            "document_id": document_id(invoice_id),
+            "number": None,
+            "status": InvoiceStatus.DRAFT,
+            "period_start": ps,
+            "period_end": pe,
+            "currency": currency,
+            "seller_name": draft.seller_name,
+            "buyer_name": draft.buyer_name,
+            "buyer_email": draft.buyer_email,
+            "tax_rate": draft.tax_rate,
+            "subtotal": checked(totals.subtotal, "the subtotal"),
+            "tax": checked(totals.tax, "the tax"),
+            "total": checked(totals.total, "the total"),
+            "amount_paid": Decimal(0),
+            "custom_fields": {},
+            "issued_at": None,
+            "due_date": None,
+            "closed_at": None,
+            "voided_at": None,
+        }
+        return invoice, lines, charges
 
     async def _write(self, table: Table, rows: list[dict[str, Any]]) -> None:
         """Insert rows (all with the same keys, in the same order) in batches.
@@ -571,8 +662,11 @@ class BillingRun:
         for draft in drafts:
             made[draft.reseller_id] += 1
         skipped: dict[uuid.UUID, int] = defaultdict(int)
+        failed: dict[uuid.UUID, int] = defaultdict(int)
         for skip in result.skipped:
             skipped[skip.reseller_id] += 1
+            if skip.reason != EXISTS:
+                failed[skip.reseller_id] += 1
         for reseller_id in sorted(set(made) | set(skipped)):
             record(
                 self.session,
@@ -586,4 +680,5 @@ class BillingRun:
                 period_end=request.period_end.isoformat(),
                 created=made[reseller_id],
                 skipped=skipped[reseller_id],
+                failed=failed.get(reseller_id),  # of the skipped: could not be made
             )

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Select, delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing.bounds import checked
 from billing.catalog import Catalog, amount
 from billing.models import PriceOverride, PriceSource, Product, ProductPrice
 from billing.rates import RateTable
@@ -131,14 +132,18 @@ class PriceBook:
         return cls(products, prices, overrides, await RateTable.load(session, on))
 
     def _catalog(self, product_id: uuid.UUID, currency: str, what: str) -> tuple[Decimal, bool]:
-        """The product's MSRP or cost in ``currency``, and whether it had to be converted."""
+        """The product's MSRP or cost in ``currency``, and whether it had to be converted.
+
+        Raises RateUnavailable, or AmountOutOfRange when a large rate makes the price too big to
+        store (or to round: beyond 10^22 ``quantize`` itself fails)."""
         own = self._prices.get((product_id, currency))
         if own is not None:
             return getattr(own, what), False
         product = self.products[product_id]
         base = self._prices[(product_id, product.base_currency)]
         rate = self.rates.get(product.base_currency, currency)
-        return (getattr(base, what) * rate.rate).quantize(UNIT_PLACES), True
+        converted = checked(getattr(base, what) * rate.rate, _named(what, currency))
+        return converted.quantize(UNIT_PLACES), True
 
     def cost(self, product_id: uuid.UUID, currency: str) -> UnitPrice:
         value, converted = self._catalog(product_id, currency, "cost")
@@ -197,7 +202,12 @@ class PriceBook:
             return override.price
         cost, _ = self._catalog(override.product_id, override.currency, "cost")
         markup = override.markup_percent or Decimal(0)
-        return (cost * (HUNDRED + markup) / HUNDRED).quantize(UNIT_PLACES)
+        price = checked(cost * (HUNDRED + markup) / HUNDRED, _named("price", override.currency))
+        return price.quantize(UNIT_PLACES)
+
+
+def _named(what: str, currency: str) -> str:
+    return f"the {'MSRP' if what == 'msrp' else what} in {currency}"
 
 
 @dataclass(frozen=True, slots=True)

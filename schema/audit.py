@@ -1,4 +1,9 @@
-"""The audit log: auditEvents (OWNER and ADMIN of a reseller; platform admins see every entry)."""
+"""The audit log: auditEvents (OWNER and ADMIN of a reseller; platform admins see every entry).
+
+Events about billing (invoices, billing runs, payments, prices, custom invoice fields, portal
+tokens) are billing data: without billing access they are left out of the list, in SQL so pages
+and totalCount agree, and node(id:) on one answers BILLING_ACCESS_REQUIRED.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,10 @@ from datetime import datetime
 import strawberry
 from strawberry.scalars import JSON
 
+from auth import permissions as rules
 from core.errors import ValidationFailed
 from schema.context import Info
-from schema.permissions import CanReadAudit
+from schema.permissions import CanReadAudit, HasBillingAccess
 from schema.relay import (
     Connection,
     Node,
@@ -19,7 +25,7 @@ from schema.relay import (
     to_global_id,
 )
 from tenants.audit import AuditEvent as AuditRow
-from tenants.audit import AuditRepository
+from tenants.audit import AuditRepository, is_billing_event
 
 
 @strawberry.type(description="Who acted, as recorded at the time.")
@@ -65,6 +71,12 @@ class AuditEvent(Node):
         )
 
 
+def check_billing_access(info: Info, row: AuditRow) -> None:
+    """An event fetched by id: one about billing needs billing access, as its list does."""
+    if is_billing_event(row.action, row.object_type):
+        HasBillingAccess().has_permission(None, info)
+
+
 @strawberry.type(description="A page of audit events.")
 class AuditEventConnection(Connection[AuditEvent]):
     pass
@@ -76,7 +88,9 @@ class AuditQueries:
         permission_classes=[CanReadAudit],
         description=(
             "Changes to accounts and access, oldest first (use last: for the newest):"
-            " your reseller's for OWNER and ADMIN, every one for platform admins."
+            " your reseller's for OWNER and ADMIN, every one for platform admins. Events about"
+            " billing (invoices, billing runs, payments, prices, custom invoice fields, portal"
+            " tokens) only with billing access."
         ),
     )
     async def audit_events(
@@ -95,11 +109,12 @@ class AuditQueries:
             if decoded is None:
                 raise ValidationFailed("not an id", field="objectId")
             about = decoded[1]
+        billing = rules.has_billing_access(info.context.caller)
         return await resolve_connection(
             info,
             AuditEventConnection,
             AuditRepository,
             page_request(first, after, last, before),
             AuditEvent.from_model,
-            lambda repo: repo.filtered(action, about),
+            lambda repo: repo.filtered(action, about, billing=billing),
         )

@@ -17,7 +17,8 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import lifecycle, models
-from billing.generation import BillingRun, RunRequest, RunResult
+from billing.catalog import Catalog
+from billing.generation import BillingRun, RunRequest, RunResult, Skipped
 from billing.invoices import FieldDefinitionRepository, InvoiceQuery, InvoiceRepository
 from billing.rates import rate_on
 from core.clock import utcnow
@@ -392,8 +393,43 @@ class GenerateInvoicesInput:
 
 @strawberry.type(description="A buyer and vendor the run left alone, and why.")
 class SkippedInvoice:
-    reason: str = strawberry.field(description="EXISTS: a live invoice covers the period.")
-    invoice: Invoice = strawberry.field(description="The invoice that already covers it.")
+    reason: str = strawberry.field(
+        description=(
+            "EXISTS: a live invoice covers the period; RATE_UNAVAILABLE: a price needs an exchange"
+            " rate not published by the period's end; AMOUNT_OUT_OF_RANGE: an amount would be too"
+            " large to store. Only EXISTS has an invoice; run again once the cause is fixed."
+        )
+    )
+    message: str = strawberry.field(description="What was left out and why, naming the buyer.")
+    buyer: BillingParty = strawberry.field(description="Who the invoice would bill.")
+    vendor: Vendor = strawberry.field(description="The vendor it would be for.")
+    invoice: Invoice | None = strawberry.field(
+        description="EXISTS: the invoice that already covers it; null for the other reasons."
+    )
+
+    @classmethod
+    def of(
+        cls, skip: Skipped, invoice: models.Invoice | None, vendor: models.Vendor
+    ) -> SkippedInvoice:
+        if skip.customer_id is None:
+            buyer = BillingParty(
+                kind=PartyKind.RESELLER,
+                id=strawberry.ID(to_global_id("Reseller", skip.reseller_id)),
+                name=skip.buyer_name,
+            )
+        else:
+            buyer = BillingParty(
+                kind=PartyKind.CUSTOMER,
+                id=strawberry.ID(to_global_id("Customer", skip.customer_id)),
+                name=skip.buyer_name,
+            )
+        return cls(
+            reason=skip.reason,
+            message=skip.message,
+            buyer=buyer,
+            vendor=Vendor.from_model(vendor),
+            invoice=Invoice.from_model(invoice) if invoice is not None else None,
+        )
 
 
 @strawberry.type(description="Result of generateInvoices.")
@@ -402,7 +438,11 @@ class GenerateInvoicesPayload(Payload):
         default_factory=list, description="The drafts made by this run."
     )
     skipped: list[SkippedInvoice] = strawberry.field(
-        default_factory=list, description="What already had an invoice for the period."
+        default_factory=list,
+        description=(
+            "What already had an invoice for the period, or could not be invoiced (with the"
+            " reason); everything else was invoiced."
+        ),
     )
 
 
@@ -575,15 +615,19 @@ class InvoiceQueries:
 
 
 async def _created(info: Info, result: RunResult) -> GenerateInvoicesPayload:
-    wanted = list(result.created) + [s.invoice_id for s in result.skipped]
+    wanted = list(result.created) + [s.invoice_id for s in result.skipped if s.invoice_id]
     async with info.context.read() as session:
         rows = await InvoiceRepository(session, info.context.scope).by_ids(wanted)
+        skipped_vendors = {s.vendor_id for s in result.skipped}
+        vendors = await Catalog(session).vendors_by_ids(skipped_vendors) if skipped_vendors else {}
     return GenerateInvoicesPayload(
         invoices=[Invoice.from_model(rows[i]) for i in result.created if i in rows],
         skipped=[
-            SkippedInvoice(reason=s.reason, invoice=Invoice.from_model(rows[s.invoice_id]))
+            SkippedInvoice.of(
+                s, rows.get(s.invoice_id) if s.invoice_id else None, vendors[s.vendor_id]
+            )
             for s in result.skipped
-            if s.invoice_id in rows
+            if s.invoice_id is None or s.invoice_id in rows
         ],
     )
 

@@ -15,7 +15,7 @@ import strawberry
 from strawberry.dataloader import DataLoader
 
 from schema.api_clients import ApiClient
-from schema.audit import AuditEvent
+from schema.audit import AuditEvent, check_billing_access
 from schema.catalog import Product, Vendor
 from schema.context import Info, Loaders
 from schema.customers import Customer
@@ -45,6 +45,8 @@ class NodeType:
     loader: Callable[[Loaders], DataLoader[Any, Any]]
     convert: Callable[[Any], Node]
     rule: type[Rule]
+    # A rule that depends on the row itself (an audit event about billing): raises to refuse.
+    check: Callable[[Info, Any], None] | None = None
 
 
 NODE_TYPES: dict[str, NodeType] = {
@@ -65,7 +67,10 @@ NODE_TYPES: dict[str, NodeType] = {
         lambda loaders: loaders.portal_token_by_id, PortalToken.from_model, CanWriteBilling
     ),
     "AuditEvent": NodeType(
-        lambda loaders: loaders.audit_event_by_id, AuditEvent.from_model, CanReadAudit
+        lambda loaders: loaders.audit_event_by_id,
+        AuditEvent.from_model,
+        CanReadAudit,
+        check_billing_access,
     ),
     "Vendor": NodeType(lambda loaders: loaders.vendor_by_id, Vendor.from_model, CanReadTenant),
     "Product": NodeType(lambda loaders: loaders.product_by_id, Product.from_model, CanReadTenant),
@@ -103,6 +108,8 @@ async def resolve_node(info: Info, global_id: str) -> Node:
     row = await node_type.loader(info.context.loaders).load(id_)
     if row is None:
         raise _not_found(global_id)
+    if node_type.check is not None:
+        node_type.check(info, row)
     return node_type.convert(row)
 
 

@@ -1,6 +1,7 @@
 """The billing run (billing.generation): recurring proration per calendar month, rounding to the
-currency, wholesale at cost, idempotency, usage in the customer's local day, missing rates, the
-audit entry and tenant isolation. Services are called directly, in one transaction per run."""
+currency, wholesale at cost, idempotency, usage in the customer's local day, missing rates and
+amounts too large to store (that buyer skipped, the others billed), the audit entry and tenant
+isolation. Services are called directly, in one transaction per run."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from sqlalchemy import func, select
 from billing.catalog import Catalog, NewPrice
 from billing.generation import BillingRun, RunRequest, RunResult, recurring_charges
 from billing.models import (
+    ExchangeRate,
     Invoice,
     InvoiceCharge,
     InvoiceKind,
@@ -24,6 +26,7 @@ from billing.models import (
     InvoiceStatus,
     PriceSource,
     ProductKind,
+    UsageRecord,
 )
 from billing.subscriptions import NewSubscription, NewUsage, create_subscription, record_usage
 from core.errors import DomainError
@@ -552,22 +555,205 @@ async def test_a_duplicate_reference_is_billed_once(db: Database, world: World, 
 # Exchange rates --------------------------------------------------------------------------------------
 
 
-async def test_a_missing_exchange_rate_fails_the_run_and_nothing_is_made(
+async def test_a_customer_whose_prices_need_a_missing_rate_is_skipped_and_the_others_are_billed(
     db: Database, world: World, shop: Shop
 ):
-    # given a CHF customer on a USD-only product (no USD/CHF rate), and a customer who could be
-    # billed
+    # given a CHF customer on a USD-only product (no USD/CHF rate), and a customer who can be
+    # billed at both vendors
     chf = await new_customer(db, world.a.id, "CHF")
     await subscribe(db, world.a.id, chf, shop.products["teams"])
+    healthy = world.a.customers[0]
+    await subscribe(db, world.a.id, healthy, shop.products["m365"])
+    await subscribe(db, world.a.id, healthy, shop.products["support"])
+    # when
+    result = await run(db, TenantScope.tenant(world.a.id))
+    # then the healthy customer is invoiced, and the CHF one is skipped, named, with the reason
+    made = await invoices(db)
+    assert sorted(result.created) == [i.id for i in made]
+    assert {(i.customer_id, i.vendor_id) for i in made} == {
+        (healthy, shop.vendors["microsoft"]),
+        (healthy, shop.vendors["aws"]),
+    }
+    [skipped] = result.skipped
+    assert (skipped.customer_id, skipped.vendor_id, skipped.invoice_id) == (
+        chf,
+        shop.vendors["microsoft"],
+        None,
+    )
+    assert skipped.reason == "RATE_UNAVAILABLE"
+    assert skipped.message == (
+        'customer "CHF customer" (MS-TEAMS-ESS):'
+        " no exchange rate from USD to CHF on or before 2026-11-30"
+    )
+    assert await count(db, InvoiceLine) == await count(db, InvoiceCharge) == 2
+    [event] = await generated_events(db)
+    assert (event.details["created"], event.details["skipped"], event.details["failed"]) == (
+        2,
+        1,
+        1,
+    )
+
+
+async def test_usage_of_one_customer_too_large_to_store_skips_only_its_invoice(
+    db: Database, world: World, shop: Shop
+):
+    # given 300 usage records of the largest quantity a record may have (their sum is 3 x 10^15,
+    # beyond NUMERIC(20, 6)), for a customer who also has an AWS subscription
+    huge = await new_customer(db, world.a.id, "USD")
+    moment = at("2026-11-10T12:00:00+00:00")
+    azure = shop.products["azure"]
+    most = Decimal("9999999999999")
+    await usage(db, world.a.id, *(NewUsage(huge, azure, most, moment) for _ in range(300)))  # type: ignore[arg-type]
+    await subscribe(db, world.a.id, huge, shop.products["support"])
+    healthy = world.a.customers[0]
+    await subscribe(db, world.a.id, healthy, shop.products["m365"])
+    # when
+    result = await run(db, TenantScope.tenant(world.a.id))
+    # then only the invoice with that usage is skipped, and nothing of it is written
+    made = await invoices(db)
+    assert {(i.customer_id, i.vendor_id) for i in made} == {
+        (healthy, shop.vendors["microsoft"]),
+        (huge, shop.vendors["aws"]),
+    }
+    assert sorted(result.created) == [i.id for i in made]
+    [skipped] = result.skipped
+    assert (skipped.customer_id, skipped.vendor_id, skipped.reason) == (
+        huge,
+        shop.vendors["microsoft"],
+        "AMOUNT_OUT_OF_RANGE",
+    )
+    assert skipped.message.startswith(
+        'customer "USD customer": the quantity of line 1 (MS-AZURE-CU) would be'
+        " 2,999,999,999,999,700, beyond the largest amount an invoice can hold"
+    )
+    assert await count(db, InvoiceLine) == await count(db, InvoiceCharge) == 2
+
+
+async def test_one_resellers_usage_too_large_to_store_does_not_stop_the_wholesale_run(
+    db: Database, world: World, shop: Shop
+):
+    # given B's customer used more than an invoice can hold at Microsoft, and has AWS support;
+    # A's customers are ordinary
+    moment = at("2026-11-10T12:00:00+00:00")
+    most = Decimal("9999999999999")
+    b0 = world.b.customers[0]
+    azure = shop.products["azure"]
+    await usage(db, world.b.id, *(NewUsage(b0, azure, most, moment) for _ in range(300)))  # type: ignore[arg-type]
+    await subscribe(db, world.b.id, b0, shop.products["support"])
+    await subscribe(db, world.b.id, world.b.customers[1], shop.products["m365"])
+    await subscribe(db, world.a.id, world.a.customers[0], shop.products["m365"])
+    await subscribe(db, world.a.id, world.a.customers[1], shop.products["support"])
+    # when the platform bills the resellers
+    result = await run(db, SYSTEM, kind=InvoiceKind.WHOLESALE)
+    # then every reseller invoice is made but B's at Microsoft, which is named and written nowhere
+    made = await invoices(db, InvoiceKind.WHOLESALE)
+    assert sorted(result.created) == [i.id for i in made]
+    assert {(i.reseller_id, i.vendor_id) for i in made} == {
+        (world.a.id, shop.vendors["microsoft"]),
+        (world.a.id, shop.vendors["aws"]),
+        (world.b.id, shop.vendors["aws"]),
+    }
+    [skipped] = result.skipped
+    assert (skipped.reseller_id, skipped.customer_id, skipped.vendor_id) == (
+        world.b.id,
+        None,
+        shop.vendors["microsoft"],
+    )
+    assert skipped.reason == "AMOUNT_OUT_OF_RANGE"
+    assert skipped.message.startswith('reseller "Bravo Reseller": the quantity of line ')
+    assert skipped.buyer_name == "Bravo Reseller"
+    assert await count(db, InvoiceLine) == await count(db, InvoiceCharge) == 3
+    # and, once the usage is corrected, a second run makes the missing invoice only
+    async with db.write(SYSTEM) as session:
+        await session.execute(
+            UsageRecord.__table__.update().values(quantity=Decimal(1))  # type: ignore[attr-defined]
+        )
+    again = await run(db, SYSTEM, kind=InvoiceKind.WHOLESALE)
+    assert len(again.created) == 1 and {s.reason for s in again.skipped} == {"EXISTS"}
+
+
+async def test_a_total_too_large_to_store_skips_the_invoice(db: Database, world: World, shop: Shop):
+    # given a line of 90,000,000,000,000 SEK that fits, and 19% tax that makes the total not fit
+    async with db.write(SYSTEM) as session:
+        await Catalog(session).set_product_prices(
+            shop.products["m365"], [NewPrice("SEK", Decimal(90_000_000), Decimal(1))]
+        )
+    sek = await new_customer(db, world.a.id, "SEK", tax_rate="19")
+    await subscribe(db, world.a.id, sek, shop.products["m365"], 1_000_000)
     await subscribe(db, world.a.id, world.a.customers[0], shop.products["m365"])
     # when
-    with pytest.raises(DomainError) as failure:
-        await run(db, TenantScope.tenant(world.a.id))
+    result = await run(db, TenantScope.tenant(world.a.id))
     # then
-    assert failure.value.problems[0].code == "RATE_UNAVAILABLE"
-    assert "USD to CHF" in str(failure.value)
-    assert await count(db, Invoice) == await count(db, InvoiceLine) == 0
-    assert await generated_events(db) == []
+    assert len(result.created) == 1
+    [skipped] = result.skipped
+    assert (skipped.customer_id, skipped.reason) == (sek, "AMOUNT_OUT_OF_RANGE")
+    assert skipped.message.startswith(
+        'customer "SEK customer": the total would be 107,100,000,000,000, beyond'
+    )
+    assert {i.customer_id for i in await invoices(db)} == {world.a.customers[0]}
+
+
+async def test_a_price_converted_beyond_what_can_be_stored_skips_the_invoice(
+    db: Database, world: World, shop: Shop
+):
+    # given a rate that makes the USD 22.00 of M365 more than 10^14 VND
+    async with db.write(SYSTEM) as session:
+        session.add(
+            ExchangeRate(
+                base="USD", quote="VND", rate=Decimal(10) ** 13, rate_date=date(2026, 1, 1)
+            )
+        )
+    vnd = await new_customer(db, world.a.id, "VND")
+    await subscribe(db, world.a.id, vnd, shop.products["teams"])  # 4.00 x 10^13: fits
+    await subscribe(db, world.a.id, vnd, shop.products["m365"])
+    await subscribe(db, world.a.id, world.a.customers[0], shop.products["m365"])
+    # when
+    result = await run(db, TenantScope.tenant(world.a.id))
+    # then
+    assert {(await invoice(db, i)).customer_id for i in result.created} == {world.a.customers[0]}
+    [skipped] = result.skipped
+    assert (skipped.customer_id, skipped.reason) == (vnd, "AMOUNT_OUT_OF_RANGE")
+    assert skipped.message.startswith(
+        'customer "VND customer" (MS-M365-BP): the MSRP in VND would be 220,000,000,000,000,'
+    )
+    assert await count(db, InvoiceLine) == 1
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "field"),
+    [
+        pytest.param(date(1, 1, 1), date(1, 1, 31), "periodStart", id="year-1"),
+        pytest.param(date(1899, 12, 1), date(1899, 12, 31), "periodStart", id="1899"),
+        pytest.param(date(9999, 12, 1), date(9999, 12, 31), "periodStart", id="year-9999"),
+        pytest.param(date(9998, 12, 1), date(9999, 1, 31), "periodEnd", id="into-9999"),
+        pytest.param(date(1, 1, 1), date(9999, 12, 31), "periodStart", id="everything"),
+        pytest.param(date(2026, 1, 1), date(2027, 12, 31), "periodEnd", id="two-years"),
+    ],
+)
+async def test_a_period_at_the_edges_of_the_calendar_is_refused_naming_the_field(
+    db: Database, world: World, shop: Shop, start: date, end: date, field: str
+):
+    # given a customer who would be billed
+    await subscribe(
+        db, world.a.id, world.a.customers[0], shop.products["m365"], start=date(1, 1, 1)
+    )
+    # when
+    with pytest.raises(DomainError) as failure:
+        await run(db, TenantScope.tenant(world.a.id), (start, end))
+    # then
+    assert [(p.code, p.field) for p in failure.value.problems] == [("BAD_USER_INPUT", field)]
+    assert await count(db, Invoice) == 0
+
+
+async def test_the_last_period_allowed_is_billed(db: Database, world: World, shop: Shop):
+    # given
+    await subscribe(
+        db, world.a.id, world.a.customers[0], shop.products["m365"], start=date(1, 1, 1)
+    )
+    # when
+    result = await run(db, TenantScope.tenant(world.a.id), (date(9998, 12, 1), date(9998, 12, 31)))
+    # then
+    assert len(result.created) == 1
 
 
 async def test_usage_outside_the_period_needs_no_rate(db: Database, world: World, shop: Shop):
