@@ -48,7 +48,7 @@ async def prepare_database(settings: Settings, db: Database) -> None:
         async with db.engine.connect() as connection:
             await check_app_role(connection)
     if settings.seed_demo:
-        await seed_demo(db, settings.demo_password)
+        await seed_demo(db, settings)
 
 
 async def internal_error(_request: Request, _exc: Exception) -> JSONResponse:
