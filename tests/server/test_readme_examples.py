@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from graphql import OperationDefinitionNode, parse
+from graphql import FragmentDefinitionNode, OperationDefinitionNode, parse
 from sqlalchemy import select
 
 from db.database import Database
@@ -84,21 +84,28 @@ def extract(markdown: str) -> Iterator[Example]:
 
 
 def _operations(body: str, first_line: int) -> Iterator[Example]:
+    """Each operation of a block, with the block's fragments; a block of schema (SDL) only
+    documents types and runs nothing."""
     definitions = parse(body).definitions
+    operations = [d for d in definitions if isinstance(d, OperationDefinitionNode)]
+    fragments = "".join(
+        "\n" + body[d.loc.start : d.loc.end]
+        for d in definitions
+        if isinstance(d, FragmentDefinitionNode) and d.loc is not None
+    )
     # comments before the first operation are the whole block's; comments right before a later
     # operation, or inside one, are that operation's own
-    head = definitions[0].loc.start if definitions and definitions[0].loc else 0
+    head = operations[0].loc.start if operations and operations[0].loc else 0
     block_user, block_expect = _directives(body[:head])
     previous_end = 0
-    for definition in definitions:
-        assert isinstance(definition, OperationDefinitionNode), "README blocks hold operations"
+    for definition in operations:
         assert definition.loc is not None
         start, end = definition.loc.start, definition.loc.end
         user, expect = _directives(body[previous_end:start] + body[start:end])
         previous_end = end
         yield Example(
             "graphql",
-            body[start:end],
+            body[start:end] + fragments,
             first_line + body.count("\n", 0, start),
             user or block_user or DEFAULT_USER,
             frozenset(expect or block_expect),
@@ -337,17 +344,21 @@ def test_extract_finds_operations_commands_and_directives():
         '# expect FORBIDDEN\nquery { b(id: "<Customer id>") }\n```\n'
         "```sh\nexport X=1\ncurl -s \\\n  http://127.0.0.1:8000/healthz   # says ok\n```\n"
         "```sql\nSELECT 1;\n```\n"
+        "```graphql\ntype Query { a: Int }\n```\n"
+        "```graphql\nquery { ...F }\nfragment F on Query { a }\n```\n"
     )
     # when the examples are extracted
     found = list(extract(markdown))
     # then each operation runs on its own, the directive applies to the one after it, and
     # only curl commands of shell blocks run
-    assert [e.kind for e in found] == ["graphql", "graphql", "curl"]
+    assert [e.kind for e in found] == ["graphql", "graphql", "curl", "graphql"]
     assert found[0].text == "mutation { a }"
     assert (found[0].user, found[0].expect) == (DEFAULT_USER, frozenset())
     assert (found[1].user, found[1].expect) == ("admin@example.com", frozenset({"FORBIDDEN"}))
     assert found[1].line == 7
     assert found[2].text.startswith("curl -s") and "healthz" in found[2].text
+    # and a block of schema runs nothing, while an operation takes its block's fragments along
+    assert found[3].text == "query { ...F }\nfragment F on Query { a }"
 
 
 def test_the_readme_has_examples_to_run():
