@@ -262,12 +262,14 @@ class Accounts:
         # From the platform to a user of a reseller: the platform's branding. Sent whatever
         # events the platform turned off: the link in it is the only way into the account.
         brand = await branding_of(session, None, self.composer.platform_name)
+        # The token rides in the fragment: a browser never sends it to a server, so it stays out
+        # of access logs and Referer headers; the activation page's script reads it.
         message = self.composer.invitation(
             user.email,
             brand,
             name=user.name,
             organisation=reseller.name,
-            link=f"{self.policy.activation_url}?token={token}",
+            link=f"{self.policy.activation_url}#token={token}",
             expires_at=expires_at,
             invited_by=actor.name if actor.kind != "SYSTEM" else None,
         )

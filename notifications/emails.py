@@ -282,7 +282,7 @@ class Composer:
             brand,
             name=recipient_name,
             organisation=organisation,
-            link=f"{(brand.control_panel_url or 'https://example.com').rstrip('/')}/activate?token=sample",
+            link=f"{(brand.control_panel_url or 'https://example.com').rstrip('/')}/activate#token=sample",
             expires_at=datetime.combine(today + timedelta(days=7), datetime.min.time()),
             invited_by=None,
             prefix=TEST_PREFIX,

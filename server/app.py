@@ -34,6 +34,7 @@ from server.graphql_view import GraphQLView
 from server.health import healthz, readyz
 from server.mail import build_dispatcher
 from server.oauth import TokenEndpoint
+from server.pages import Pages
 from server.settings import Settings
 from tenants.rls import check_app_role
 
@@ -48,7 +49,7 @@ async def prepare_database(settings: Settings, db: Database) -> None:
         async with db.engine.connect() as connection:
             await check_app_role(connection)
     if settings.seed_demo:
-        await seed_demo(db, settings.demo_password)
+        await seed_demo(db, settings)
 
 
 async def internal_error(_request: Request, _exc: Exception) -> JSONResponse:
@@ -108,6 +109,7 @@ def create_app(settings: Settings) -> Starlette:
         AuthenticationMiddleware, backend=BearerTokenBackend(callers), on_error=unauthenticated
     )
     downloads = DocumentDownloads(callers, services.links, services.documents)
+    pages = Pages(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -129,6 +131,9 @@ def create_app(settings: Settings) -> Starlette:
             Route("/graphiql/{name}", graphiql_asset, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            Route("/", pages.front, methods=["GET"]),
+            Route("/activate", pages.activate, methods=["GET"]),
+            Route("/pages/{name}", pages.asset, methods=["GET"]),
         ],
         exception_handlers={500: internal_error},
         lifespan=lifespan,

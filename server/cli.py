@@ -108,7 +108,7 @@ def seed(settings: Settings) -> None:
     async def run() -> bool:
         db = Database(settings.database_url)
         try:
-            return await seed_demo(db, settings.demo_password)
+            return await seed_demo(db, settings)
         finally:
             await db.dispose()
 

@@ -70,7 +70,8 @@ class Settings:
 
     @property
     def activation_url(self) -> str:
-        """Where an invitation link points: the control panel's page that calls activateUser."""
+        """Where an invitation link points (``…/activate#token=…``): the control panel's page
+        that calls activateUser; this server's own /activate page when none is set."""
         return f"{(self.control_panel_url or self.base_url).rstrip('/')}/activate"
 
     @property

@@ -56,7 +56,7 @@ def activation_token(message: OutboxMessage) -> str:
     parsed = email.message_from_bytes(message.message, policy=policy.default)
     text = parsed.get_body(("plain",)).get_content()
     html = parsed.get_body(("html",)).get_content()
-    (token,) = set(re.findall(r"/activate\?token=([A-Za-z0-9_-]+)", text))
+    (token,) = set(re.findall(r"/activate#token=([A-Za-z0-9_-]+)", text))
     assert f"token={token}" in html
     return token
 

@@ -289,7 +289,7 @@ async def test_an_invitation_comes_from_the_platform_with_its_branding(
     [cid] = re.findall(r'src="cid:([^"]+)"', html)
     [image] = [p for p in message.walk() if p.get("Content-ID") == f"<{cid}>"]
     assert image.get_content() == logo
-    assert re.search(r"/activate\?token=\S+", text_of(message))
+    assert re.search(r"/activate#token=\S+", text_of(message))
 
 
 async def test_during_an_smtp_outage_a_copy_waits_queued_and_is_sent_once_it_ends(
