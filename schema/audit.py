@@ -31,7 +31,12 @@ from tenants.audit import AuditRepository, is_billing_event
 @strawberry.type(description="Who acted, as recorded at the time.")
 class AuditActor:
     kind: str = strawberry.field(description="USER, PLATFORM_ADMIN, API_CLIENT, PORTAL or SYSTEM.")
-    id: strawberry.ID | None = strawberry.field(description="Global id of the actor, if any.")
+    actor_id: strawberry.ID | None = strawberry.field(
+        description=(
+            "Global id of the actor, if any. Not an `id`: the name is a snapshot, and a client"
+            " cache must not merge it with the live user or client."
+        )
+    )
     name: str = strawberry.field(description="Email of a person, name of a client.")
 
 
@@ -57,7 +62,9 @@ class AuditEvent(Node):
             action=row.action,
             actor=AuditActor(
                 kind=row.actor_kind,
-                id=strawberry.ID(to_global_id(actor_type, row.actor_id)) if row.actor_id else None,
+                actor_id=(
+                    strawberry.ID(to_global_id(actor_type, row.actor_id)) if row.actor_id else None
+                ),
                 name=row.actor_name,
             ),
             object_type=row.object_type,

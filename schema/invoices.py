@@ -70,7 +70,13 @@ class PartyKind(enum.StrEnum):
 @strawberry.type(description="The seller or the buyer of an invoice, as the invoice names it.")
 class BillingParty:
     kind: PartyKind = strawberry.field(description="PLATFORM, RESELLER or CUSTOMER.")
-    id: strawberry.ID | None = strawberry.field(description="Its global id; null: the platform.")
+    account_id: strawberry.ID | None = strawberry.field(
+        description=(
+            "The global id of the live account (a Reseller or a Customer; null: the platform)."
+            " Not an `id`: this is a snapshot, and a client cache must not merge it with the"
+            " account, whose name may have changed since."
+        )
+    )
     name: str = strawberry.field(description="Its name when the invoice was made.")
 
 
@@ -282,7 +288,7 @@ class Invoice(Node):
         retail = row.kind is models.InvoiceKind.RETAIL
         reseller = BillingParty(
             kind=PartyKind.RESELLER,
-            id=strawberry.ID(to_global_id("Reseller", row.reseller_id)),
+            account_id=strawberry.ID(to_global_id("Reseller", row.reseller_id)),
             name=row.seller_name if retail else row.buyer_name,
         )
         if retail:
@@ -290,11 +296,11 @@ class Invoice(Node):
             seller = reseller
             buyer = BillingParty(
                 kind=PartyKind.CUSTOMER,
-                id=strawberry.ID(to_global_id("Customer", row.customer_id)),
+                account_id=strawberry.ID(to_global_id("Customer", row.customer_id)),
                 name=row.buyer_name,
             )
         else:
-            seller = BillingParty(kind=PartyKind.PLATFORM, id=None, name=row.seller_name)
+            seller = BillingParty(kind=PartyKind.PLATFORM, account_id=None, name=row.seller_name)
             buyer = reseller
         return cls(
             id=strawberry.ID(to_global_id("Invoice", row.id)),
@@ -414,13 +420,13 @@ class SkippedInvoice:
         if skip.customer_id is None:
             buyer = BillingParty(
                 kind=PartyKind.RESELLER,
-                id=strawberry.ID(to_global_id("Reseller", skip.reseller_id)),
+                account_id=strawberry.ID(to_global_id("Reseller", skip.reseller_id)),
                 name=skip.buyer_name,
             )
         else:
             buyer = BillingParty(
                 kind=PartyKind.CUSTOMER,
-                id=strawberry.ID(to_global_id("Customer", skip.customer_id)),
+                account_id=strawberry.ID(to_global_id("Customer", skip.customer_id)),
                 name=skip.buyer_name,
             )
         return cls(

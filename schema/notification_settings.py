@@ -14,6 +14,7 @@ from strawberry.file_uploads import Upload
 
 from auth import permissions as rules
 from core.errors import Forbidden, ValidationFailed
+from db.scope import PLATFORM_TENANT_ID
 from notifications import models
 from notifications.branding import (
     FIELDS,
@@ -27,7 +28,7 @@ from schema.context import Info
 from schema.errors import Payload, user_errors
 from schema.mutations import respond
 from schema.permissions import CanReadTenant, Rule
-from schema.relay import decode_id
+from schema.relay import decode_id, to_global_id
 from tenants.audit import record
 from tenants.repositories import ResellerRepository
 
@@ -64,8 +65,16 @@ def _data_uri(logo: bytes | None, content_type: str | None) -> str | None:
     return f"data:{content_type};base64,{base64.b64encode(logo).decode('ascii')}"
 
 
+def _settings_id(kind: str, owner: uuid.UUID | None) -> strawberry.ID:
+    """A stable id per seller, so a client cache updates its copy after a change."""
+    return strawberry.ID(to_global_id(kind, owner or PLATFORM_TENANT_ID))
+
+
 @strawberry.type(description="Settings as stored: null where not set.")
 class NotificationSettings:
+    id: strawberry.ID = strawberry.field(
+        description="Stable per seller (a reseller, or the platform): a client cache's key."
+    )
     logo_data_uri: str | None = strawberry.field(
         description="The logo as a data: URI (PNG or JPEG), for a preview."
     )
@@ -84,9 +93,12 @@ class NotificationSettings:
     )
 
     @classmethod
-    def from_model(cls, row: models.NotificationSettings | None) -> NotificationSettings:
+    def from_model(
+        cls, row: models.NotificationSettings | None, owner: uuid.UUID | None
+    ) -> NotificationSettings:
         row = row or models.NotificationSettings()  # nothing set: every value null
         return cls(
+            id=_settings_id("NotificationSettings", owner),
             logo_data_uri=_data_uri(row.logo, row.logo_content_type),
             control_panel_url=row.control_panel_url,
             website_url=row.website_url,
@@ -104,6 +116,9 @@ class NotificationSettings:
 
 @strawberry.type(description="The settings in force: the reseller's, else the platform's.")
 class EffectiveNotificationSettings:
+    id: strawberry.ID = strawberry.field(
+        description="Stable per seller (a reseller, or the platform): a client cache's key."
+    )
     seller_name: str = strawberry.field(description="The name its emails and documents show.")
     logo_data_uri: str | None = strawberry.field(description="The logo as a data: URI.")
     control_panel_url: str | None = strawberry.field(description="The control-panel link.")
@@ -118,9 +133,10 @@ class EffectiveNotificationSettings:
     sources: list[SettingOrigin] = strawberry.field(description="Where each value came from.")
 
     @classmethod
-    def of(cls, branding: Branding) -> EffectiveNotificationSettings:
+    def of(cls, branding: Branding, owner: uuid.UUID | None) -> EffectiveNotificationSettings:
         names = {"logo": "logoDataUri"}
         return cls(
+            id=_settings_id("EffectiveNotificationSettings", owner),
             seller_name=branding.name,
             logo_data_uri=_data_uri(branding.logo, branding.logo_content_type),
             control_panel_url=branding.control_panel_url,
@@ -175,7 +191,7 @@ class NotificationSettingsQueries:
         owner, _ = await owner_of(info, reseller_id)
         async with info.context.read() as session:
             row = await NotificationSettingsRepository(session).get(owner)
-        return NotificationSettings.from_model(row)
+        return NotificationSettings.from_model(row, owner)
 
     @strawberry.field(
         permission_classes=[CanReadTenant],
@@ -186,7 +202,7 @@ class NotificationSettingsQueries:
     ) -> EffectiveNotificationSettings:
         owner, name = await owner_of(info, reseller_id)
         async with info.context.read() as session:
-            return EffectiveNotificationSettings.of(await branding_of(session, owner, name))
+            return EffectiveNotificationSettings.of(await branding_of(session, owner, name), owner)
 
 
 @strawberry.input(
@@ -292,7 +308,9 @@ class NotificationSettingsMutations:
                 owner,
                 changed=changed,
             )
-            effective = EffectiveNotificationSettings.of(await branding_of(session, owner, name))
+            effective = EffectiveNotificationSettings.of(
+                await branding_of(session, owner, name), owner
+            )
             return row, effective
 
         return await respond(
@@ -300,7 +318,7 @@ class NotificationSettingsMutations:
             UpdateNotificationSettingsPayload,
             update,
             lambda done: UpdateNotificationSettingsPayload(
-                notification_settings=NotificationSettings.from_model(done[0]),
+                notification_settings=NotificationSettings.from_model(done[0], owner),
                 effective=done[1],
             ),
         )

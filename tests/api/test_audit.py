@@ -7,7 +7,7 @@ from tests.factories import World
 EVENTS = """query($action: String, $objectId: ID) {
   auditEvents(first: 50, action: $action, objectId: $objectId) {
     totalCount
-    edges { node { action objectType objectId details actor { kind id name } createdAt } }
+    edges { node { action objectType objectId details actor { kind actorId name } createdAt } }
   }
 }"""
 SET = """mutation($id: ID!, $enabled: Boolean!) {
@@ -40,7 +40,7 @@ async def test_changes_are_logged_with_actor_and_object(api, world: World):
     first = logged[0]
     assert first["actor"] == {
         "kind": "USER",
-        "id": to_global_id("User", world.a.users["owner"]),
+        "actorId": to_global_id("User", world.a.users["owner"]),
         "name": "owner@alpha.example",
     }
     assert logged[2]["details"] == {"scopes": ["customers:read"]}

@@ -19,8 +19,8 @@ from tests.factories import World
 
 GENERATE = """mutation($input: GenerateInvoicesInput!) {
   generateInvoices(input: $input) {
-    invoices { id buyer { kind id name } vendor { name } total { amount } }
-    skipped { reason message buyer { kind id name } vendor { name } invoice { id } }
+    invoices { id buyer { kind accountId name } vendor { name } total { amount } }
+    skipped { reason message buyer { kind accountId name } vendor { name } invoice { id } }
     errors { code field message }
   }
 }"""
@@ -73,13 +73,13 @@ async def test_a_customer_without_a_rate_is_skipped_by_name_and_the_others_are_i
     payload = body["data"]["generateInvoices"]
     assert payload["errors"] == []
     [made] = payload["invoices"]
-    assert made["buyer"]["id"] == to_global_id("Customer", world.a.customers[0])
+    assert made["buyer"]["accountId"] == to_global_id("Customer", world.a.customers[0])
     assert payload["skipped"] == [
         {
             "reason": "RATE_UNAVAILABLE",
             "message": 'customer "Zurich AG" (MS-TEAMS-ESS):'
             " no exchange rate from USD to CHF on or before 2026-11-30",
-            "buyer": {"kind": "CUSTOMER", "id": zurich, "name": "Zurich AG"},
+            "buyer": {"kind": "CUSTOMER", "accountId": zurich, "name": "Zurich AG"},
             "vendor": {"name": "Microsoft"},
             "invoice": None,
         }
@@ -119,7 +119,7 @@ async def test_a_reseller_with_usage_too_large_to_store_is_skipped_in_the_wholes
     assert skipped["reason"] == "AMOUNT_OUT_OF_RANGE"
     assert skipped["buyer"] == {
         "kind": "RESELLER",
-        "id": to_global_id("Reseller", world.b.id),
+        "accountId": to_global_id("Reseller", world.b.id),
         "name": "Bravo Reseller",
     }
     assert skipped["message"].startswith('reseller "Bravo Reseller": the quantity of line 1')
