@@ -33,7 +33,7 @@ from schema.prices import PriceMutations, PriceOverride, PriceQueries
 from schema.resellers import Reseller, ResellerMutations, ResellerQueries
 from schema.sessions import SessionMutations
 from schema.subscriptions import (
-    Subscription,
+    CustomerSubscription,
     SubscriptionMutations,
     SubscriptionQueries,
     UsageRecord,
@@ -103,7 +103,7 @@ def build_schema(*, development: bool = False) -> strawberry.Schema:
             Vendor,
             Product,
             PriceOverride,
-            Subscription,
+            CustomerSubscription,
             UsageRecord,
             Invoice,
             Payment,

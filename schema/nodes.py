@@ -36,7 +36,7 @@ from schema.portal import PortalToken
 from schema.prices import PriceOverride
 from schema.relay import Node, from_global_id
 from schema.resellers import Reseller
-from schema.subscriptions import Subscription, UsageRecord
+from schema.subscriptions import CustomerSubscription, UsageRecord
 from schema.users import User
 
 
@@ -79,8 +79,10 @@ NODE_TYPES: dict[str, NodeType] = {
         PriceOverride.from_model,
         HasResellerBillingAccess,
     ),
-    "Subscription": NodeType(
-        lambda loaders: loaders.subscription_by_id, Subscription.from_model, CanReadCustomers
+    "CustomerSubscription": NodeType(
+        lambda loaders: loaders.subscription_by_id,
+        CustomerSubscription.from_model,
+        CanReadCustomers,
     ),
     "UsageRecord": NodeType(
         lambda loaders: loaders.usage_record_by_id, UsageRecord.from_model, CanReadCustomers

@@ -20,7 +20,7 @@ from schema.relay import Connection, Node, decode_id, page_request, resolve_conn
 
 
 @strawberry.type(description="A customer's monthly subscription to a recurring product.")
-class Subscription(Node):
+class CustomerSubscription(Node):
     quantity: int = strawberry.field(description="Units billed each month.")
     start_date: date = strawberry.field(description="First day billed.")
     end_date: date | None = strawberry.field(description="Last day billed; null: open-ended.")
@@ -39,9 +39,9 @@ class Subscription(Node):
         return Product.from_model(row) if row else None
 
     @classmethod
-    def from_model(cls, row: models.Subscription) -> Subscription:
+    def from_model(cls, row: models.Subscription) -> CustomerSubscription:
         return cls(
-            id=strawberry.ID(to_global_id("Subscription", row.id)),
+            id=strawberry.ID(to_global_id("CustomerSubscription", row.id)),
             quantity=row.quantity,
             start_date=row.start_date,
             end_date=row.end_date,
@@ -79,12 +79,12 @@ class UsageRecord(Node):
 
 
 @strawberry.type(description="A page of subscriptions.")
-class SubscriptionConnection(Connection[Subscription]):
+class CustomerSubscriptionConnection(Connection[CustomerSubscription]):
     pass
 
 
 @strawberry.input(description="Subscribe a customer to a recurring product.")
-class CreateSubscriptionInput:
+class CreateCustomerSubscriptionInput:
     customer_id: strawberry.ID = strawberry.field(description="The customer.")
     product_id: strawberry.ID = strawberry.field(description="A RECURRING product.")
     quantity: int = strawberry.field(description="Units, 1 to 1,000,000.")
@@ -93,14 +93,14 @@ class CreateSubscriptionInput:
 
 
 @strawberry.input(description="Change a subscription: only the fields given change.")
-class UpdateSubscriptionInput:
+class UpdateCustomerSubscriptionInput:
     subscription_id: strawberry.ID = strawberry.field(description="The subscription.")
     quantity: int | None = strawberry.field(default=None, description="New number of units.")
     end_date: date | None = strawberry.field(default=None, description="New last day billed.")
 
 
 @strawberry.input(description="End a subscription.")
-class EndSubscriptionInput:
+class EndCustomerSubscriptionInput:
     subscription_id: strawberry.ID = strawberry.field(description="The subscription.")
     end_date: date = strawberry.field(description="Last day billed.")
 
@@ -121,9 +121,14 @@ class RecordUsageBatchInput:
     records: list[RecordUsageInput] = strawberry.field(description="The records.")
 
 
-@strawberry.type(description="Result of createSubscription, updateSubscription, endSubscription.")
-class SubscriptionPayload(Payload):
-    subscription: Subscription | None = strawberry.field(
+@strawberry.type(
+    description=(
+        "Result of createCustomerSubscription, updateCustomerSubscription and"
+        " endCustomerSubscription."
+    )
+)
+class CustomerSubscriptionPayload(Payload):
+    subscription: CustomerSubscription | None = strawberry.field(
         default=None, description="The subscription as saved."
     )
 
@@ -158,8 +163,8 @@ def _usage(item: RecordUsageInput) -> subscriptions.NewUsage:
     )
 
 
-def _subscription_payload(row: models.Subscription) -> SubscriptionPayload:
-    return SubscriptionPayload(subscription=Subscription.from_model(row))
+def _subscription_payload(row: models.Subscription) -> CustomerSubscriptionPayload:
+    return CustomerSubscriptionPayload(subscription=CustomerSubscription.from_model(row))
 
 
 @strawberry.type
@@ -174,14 +179,14 @@ class SubscriptionQueries:
         customer_id: strawberry.ID | None = None,
         first: int | None = None,
         after: str | None = None,
-    ) -> SubscriptionConnection:
+    ) -> CustomerSubscriptionConnection:
         customer = decode_id(customer_id, "Customer", field="customerId") if customer_id else None
         return await resolve_connection(
             info,
-            SubscriptionConnection,
+            CustomerSubscriptionConnection,
             subscriptions.SubscriptionRepository,
             page_request(first, after),
-            Subscription.from_model,
+            CustomerSubscription.from_model,
             lambda repo: repo.filtered(customer),
         )
 
@@ -191,9 +196,9 @@ class SubscriptionMutations:
     @strawberry.mutation(
         permission_classes=[CanWriteCustomers], description="Subscribe a customer to a product."
     )
-    async def create_subscription(
-        self, info: Info, input: CreateSubscriptionInput
-    ) -> SubscriptionPayload:
+    async def create_customer_subscription(
+        self, info: Info, input: CreateCustomerSubscriptionInput
+    ) -> CustomerSubscriptionPayload:
         scope = info.context.scope
 
         async def create(session: AsyncSession) -> models.Subscription:
@@ -206,38 +211,38 @@ class SubscriptionMutations:
             )
             return await subscriptions.create_subscription(session, scope, data)
 
-        return await respond(info, SubscriptionPayload, create, _subscription_payload)
+        return await respond(info, CustomerSubscriptionPayload, create, _subscription_payload)
 
     @strawberry.mutation(
         permission_classes=[CanWriteCustomers],
         description="Change a subscription's quantity or end date (from the next billing run).",
     )
-    async def update_subscription(
-        self, info: Info, input: UpdateSubscriptionInput
-    ) -> SubscriptionPayload:
+    async def update_customer_subscription(
+        self, info: Info, input: UpdateCustomerSubscriptionInput
+    ) -> CustomerSubscriptionPayload:
         scope = info.context.scope
 
         async def update(session: AsyncSession) -> models.Subscription:
-            id_ = decode_id(input.subscription_id, "Subscription", field="subscriptionId")
+            id_ = decode_id(input.subscription_id, "CustomerSubscription", field="subscriptionId")
             return await subscriptions.update_subscription(
                 session, scope, id_, input.quantity, input.end_date
             )
 
-        return await respond(info, SubscriptionPayload, update, _subscription_payload)
+        return await respond(info, CustomerSubscriptionPayload, update, _subscription_payload)
 
     @strawberry.mutation(
         permission_classes=[CanWriteCustomers], description="End a subscription on a date."
     )
-    async def end_subscription(
-        self, info: Info, input: EndSubscriptionInput
-    ) -> SubscriptionPayload:
+    async def end_customer_subscription(
+        self, info: Info, input: EndCustomerSubscriptionInput
+    ) -> CustomerSubscriptionPayload:
         scope = info.context.scope
 
         async def end(session: AsyncSession) -> models.Subscription:
-            id_ = decode_id(input.subscription_id, "Subscription", field="subscriptionId")
+            id_ = decode_id(input.subscription_id, "CustomerSubscription", field="subscriptionId")
             return await subscriptions.end_subscription(session, scope, id_, input.end_date)
 
-        return await respond(info, SubscriptionPayload, end, _subscription_payload)
+        return await respond(info, CustomerSubscriptionPayload, end, _subscription_payload)
 
     @strawberry.mutation(
         permission_classes=[CanWriteCustomers],

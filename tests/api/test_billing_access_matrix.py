@@ -126,8 +126,8 @@ OPERATIONS: dict[str, tuple[str, Any, dict[str, str]]] = {
         {**UNAUTH, "client_billing": "FORBIDDEN", "*": "ok"},
     ),
     "subscription node": (
-        "query($id: ID!) { node(id: $id) { ... on Subscription { quantity } } }",
-        lambda b: {"id": gid("Subscription", b.subscription_id)},
+        "query($id: ID!) { node(id: $id) { ... on CustomerSubscription { quantity } } }",
+        lambda b: {"id": gid("CustomerSubscription", b.subscription_id)},
         {**UNAUTH, "client_billing": "FORBIDDEN", "other_tenant": "NOT_FOUND", "*": "ok"},
     ),
     "setPrice": (
@@ -153,9 +153,9 @@ OPERATIONS: dict[str, tuple[str, Any, dict[str, str]]] = {
         },
         BILLING_WRITERS,
     ),
-    "createSubscription": (
-        """mutation($input: CreateSubscriptionInput!) {
-             createSubscription(input: $input) { errors { code } } }""",
+    "createCustomerSubscription": (
+        """mutation($input: CreateCustomerSubscriptionInput!) {
+             createCustomerSubscription(input: $input) { errors { code } } }""",
         lambda b: {
             "input": {
                 "customerId": gid("Customer", b.a.customers[1]),
@@ -166,20 +166,20 @@ OPERATIONS: dict[str, tuple[str, Any, dict[str, str]]] = {
         },
         CUSTOMER_WRITERS,
     ),
-    "updateSubscription": (
-        """mutation($input: UpdateSubscriptionInput!) {
-             updateSubscription(input: $input) { errors { code } } }""",
+    "updateCustomerSubscription": (
+        """mutation($input: UpdateCustomerSubscriptionInput!) {
+             updateCustomerSubscription(input: $input) { errors { code } } }""",
         lambda b: {
-            "input": {"subscriptionId": gid("Subscription", b.subscription_id), "quantity": 5}
+            "input": {"subscriptionId": gid("CustomerSubscription", b.subscription_id), "quantity": 5}
         },
         CUSTOMER_WRITERS,
     ),
-    "endSubscription": (
-        """mutation($input: EndSubscriptionInput!) {
-             endSubscription(input: $input) { errors { code } } }""",
+    "endCustomerSubscription": (
+        """mutation($input: EndCustomerSubscriptionInput!) {
+             endCustomerSubscription(input: $input) { errors { code } } }""",
         lambda b: {
             "input": {
-                "subscriptionId": gid("Subscription", b.subscription_id),
+                "subscriptionId": gid("CustomerSubscription", b.subscription_id),
                 "endDate": "2026-12-31",
             }
         },

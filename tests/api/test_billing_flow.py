@@ -32,8 +32,8 @@ EFFECTIVE = """query($p: ID!, $c: ID!) {
   effectivePrice(productId: $p, customerId: $c) { price { amount currency } source
     cost { amount } margin { amount } }
 }"""
-SUBSCRIBE = """mutation($input: CreateSubscriptionInput!) {
-  createSubscription(input: $input) { subscription { id quantity } errors { code field } }
+SUBSCRIBE = """mutation($input: CreateCustomerSubscriptionInput!) {
+  createCustomerSubscription(input: $input) { subscription { id quantity } errors { code field } }
 }"""
 USAGE = """mutation($input: RecordUsageInput!) {
   recordUsage(input: $input) { usageRecord { id quantity } duplicate errors { code field } }
