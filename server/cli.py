@@ -1,4 +1,5 @@
-"""channelbill serve | migrate | seed-demo | worker"""
+"""channelbill serve | migrate | seed-demo | worker | create-reseller | create-admin | billing-run
+| resend-email"""
 
 from __future__ import annotations
 
@@ -9,8 +10,15 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from server.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from db.database import Database
+
+T = TypeVar("T")
 
 
 def _banner(settings: Settings) -> str:
@@ -139,6 +147,98 @@ def worker(settings: Settings) -> None:
     asyncio.run(run())
 
 
+def _operation(work: Callable[[Database], Awaitable[T]], settings: Settings) -> T:
+    from db.database import Database
+    from server.operations import OperationFailed
+
+    async def run() -> T:
+        db = Database(settings.database_url, pool_size=2)
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(run())
+    except OperationFailed as failure:
+        print(f"channelbill: {failure}", file=sys.stderr)
+        sys.exit(1)
+
+
+def create_reseller(settings: Settings, args: argparse.Namespace) -> None:
+    from server import operations
+
+    reseller = _operation(
+        lambda db: operations.create_reseller(
+            settings,
+            db,
+            name=args.name,
+            currency=args.currency,
+            owner_email=args.owner_email,
+            owner_name=args.owner_name,
+            slug=args.slug,
+            timezone=args.timezone,
+        ),
+        settings,
+    )
+    print(f"reseller {reseller.name} ({reseller.slug}) made; {args.owner_email} is invited")
+
+
+def create_admin(settings: Settings, args: argparse.Namespace) -> None:
+    from server import operations
+
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else _ask_password()
+    _operation(
+        lambda db: operations.create_platform_admin(
+            db, email=args.email, name=args.name, password=password
+        ),
+        settings,
+    )
+    print(f"platform admin {args.email} made")
+
+
+def _ask_password() -> str:
+    import getpass
+
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        print("channelbill: the passwords differ", file=sys.stderr)
+        sys.exit(1)
+    return first
+
+
+def billing_run(settings: Settings, args: argparse.Namespace) -> None:
+    from server import operations
+
+    try:
+        period = operations.month_of(args.period)
+    except operations.OperationFailed as failure:
+        print(f"channelbill: {failure}", file=sys.stderr)
+        sys.exit(2)
+    summary = _operation(
+        lambda db: operations.run_period(
+            settings,
+            db,
+            period,
+            reseller_slug=args.reseller,
+            wholesale=args.wholesale,
+            progress=None if args.quiet else operations.progress_bar(),
+        ),
+        settings,
+    )
+    print(f"billing period {period[0]} to {period[1]}")
+    print("\n".join(summary.lines()))
+    if summary.problems:
+        sys.exit(1)
+
+
+def resend_email(settings: Settings, args: argparse.Namespace) -> None:
+    from server import operations
+
+    recipient = _operation(lambda db: operations.resend_email(db, args.message_id), settings)
+    print(f"message {args.message_id} to {recipient} queued again")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="channelbill", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -155,6 +255,32 @@ def main(argv: list[str] | None = None) -> None:
         "worker",
         help="deliver queued email (and, later, billing jobs) in a process of its own",
     )
+    made = commands.add_parser(
+        "create-reseller", help="a new reseller; its OWNER is invited by email"
+    )
+    made.add_argument("--name", required=True)
+    made.add_argument("--currency", required=True, help="ISO 4217, e.g. EUR")
+    made.add_argument("--owner-email", required=True)
+    made.add_argument("--owner-name", required=True)
+    made.add_argument("--slug")
+    made.add_argument("--timezone", help="IANA time zone, e.g. Europe/Berlin")
+    admin = commands.add_parser("create-admin", help="a platform admin (asks for the password)")
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--name", required=True)
+    admin.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    run = commands.add_parser(
+        "billing-run", help="make the draft invoices of a month for every reseller (or one)"
+    )
+    run.add_argument("period", help="the month, YYYY-MM")
+    run.add_argument("--reseller", help="only this reseller (its slug)")
+    run.add_argument(
+        "--wholesale", action="store_true", help="also the platform's bills to the resellers"
+    )
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    resend = commands.add_parser("resend-email", help="queue a FAILED email again")
+    resend.add_argument("message_id", help="the outbox message's id")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -166,6 +292,15 @@ def main(argv: list[str] | None = None) -> None:
         if args.workers < 1:
             parser.exit(2, "channelbill: --workers must be at least 1\n")
         serve(settings, args.workers)
+        return
+    operations = {
+        "create-reseller": create_reseller,
+        "create-admin": create_admin,
+        "billing-run": billing_run,
+        "resend-email": resend_email,
+    }
+    if args.command in operations:
+        operations[args.command](settings, args)
         return
     commands_by_name = {"migrate": migrate, "seed-demo": seed, "worker": worker}
     commands_by_name[args.command](settings)
