@@ -46,6 +46,11 @@ class SignedIn:
     expires_at: int
 
 
+def login_name(email: str | None) -> str:
+    """The sign-in address as accounts are looked up (and sign-ins are limited) by it."""
+    return (email or "").strip().lower()
+
+
 def _subject(account: User | PlatformAdmin) -> str:
     return f"admin:{account.id}" if isinstance(account, PlatformAdmin) else f"user:{account.id}"
 
@@ -57,7 +62,7 @@ class Authenticator:
 
     async def login(self, session: AsyncSession, email: str, password: str) -> SignedIn:
         """``session`` runs in the system scope: the tenant is not known before the user is."""
-        address = (email or "").strip().lower()
+        address = login_name(email)
         account: User | PlatformAdmin | None = await PlatformAdminRepository(session).by_email(
             address
         ) or await UserRepository(session, TenantScope.system()).by_email(address)

@@ -8,10 +8,12 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.callers import principal_of
-from auth.sessions import TOKEN_REUSED, SignedIn
+from auth.sessions import TOKEN_REUSED, SignedIn, login_name
+from auth.throttle import LOGIN
 from db.scope import TenantScope
+from limits.errors import RateLimited
 from schema.context import Info
-from schema.errors import UserError
+from schema.errors import UserError, user_errors
 from schema.mutations import transact
 from schema.users import User
 
@@ -40,7 +42,12 @@ class LoginPayload:
     )
     user: User | None = strawberry.field(default=None, description="Who signed in.")
     errors: list[UserError] = strawberry.field(
-        default_factory=list, description="INVALID_CREDENTIALS or TOKEN_REUSED; empty on success."
+        default_factory=list,
+        description="INVALID_CREDENTIALS, RATE_LIMITED or TOKEN_REUSED; empty on success.",
+    )
+    retry_after_seconds: int | None = strawberry.field(
+        default=None,
+        description="With RATE_LIMITED: seconds to wait before the next sign-in may be tried.",
     )
 
     @classmethod
@@ -57,15 +64,30 @@ class LoginPayload:
 
 @strawberry.type
 class SessionMutations:
-    @strawberry.mutation(description="Sign in with email and password.")
+    @strawberry.mutation(
+        description=(
+            "Sign in with email and password. Failed sign-ins back off (per account, per"
+            " address, and both): RATE_LIMITED says how long to wait."
+        )
+    )
     async def login(self, info: Info, input: LoginInput) -> LoginPayload:
         authenticator = info.context.services.authenticator
+        throttle = info.context.services.throttle
+        try:
+            # Counted before the password is checked: Argon2's cost is no lever either.
+            admission = await throttle.admit(
+                LOGIN, login_name(input.email), info.context.client_address
+            )
+        except RateLimited as refused:
+            errors = user_errors(refused)
+            return LoginPayload(errors=errors, retry_after_seconds=refused.retry_after)
 
         async def sign_in(session: AsyncSession) -> SignedIn:
             return await authenticator.login(session, input.email, input.password)
 
         done = await transact(info, sign_in, scope=TenantScope.system())
         if done.value is not None:
+            await throttle.succeeded(admission)
             info.context.act_as(principal_of(done.value.account))
         return LoginPayload.of(done.value, done.errors)
 
