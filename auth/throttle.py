@@ -67,10 +67,14 @@ def _digest(value: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Admission:
-    """An admitted attempt: what to forgive when it succeeds."""
+    """An admitted attempt: what to forgive when it succeeds, what lockout it began if not."""
 
+    kind: str
+    subject: str | None
+    address: str
     clear: tuple[str, ...]
     refund: tuple[str, ...]
+    lockouts: tuple[Charge, ...]
 
 
 class Throttle:
@@ -100,21 +104,24 @@ class Throttle:
             keys += [(pair_key, limits.pair), (subject_key, limits.subject)]
             subject_keys = [pair_key, subject_key]
         verdict = await charge(self.db, PLATFORM_TENANT_ID, keys, now)
-        if verdict.lockouts:
-            await self._locked_out(kind, subject, where, verdict.lockouts, address_key)
         if not verdict.allowed:
             raise RateLimited(verdict.retry_after)
-        return Admission(clear=tuple(subject_keys), refund=(address_key,))
+        return Admission(
+            kind, subject, where, tuple(subject_keys), (address_key,), tuple(verdict.lockouts)
+        )
 
-    async def succeeded(self, admission: Admission) -> None:
-        await forgive(self.db, PLATFORM_TENANT_ID, admission.clear, admission.refund)
+    async def settle(self, admission: Admission, succeeded: bool) -> None:
+        """After the check: a success forgives; a failure that began a back-off is a lockout."""
+        if succeeded:
+            await forgive(self.db, PLATFORM_TENANT_ID, admission.clear, admission.refund)
+        elif admission.lockouts:
+            await self._locked_out(admission)
 
-    async def _locked_out(
-        self, kind: str, subject: str | None, address: str, lockouts: list[Charge], address_key: str
-    ) -> None:
+    async def _locked_out(self, admission: Admission) -> None:
+        kind, subject, address = admission.kind, admission.subject, admission.address
         async with self.db.write(TenantScope.system()) as session:
-            for lockout in lockouts:
-                limit = "address" if lockout.key == address_key else lockout.key.split(":")[1]
+            for lockout in admission.lockouts:
+                limit = lockout.key.split(":")[1]
                 log.warning(
                     "%s back-off: %s limit of %r from %s, %d attempts, next in %.0f s",
                     kind,

@@ -86,8 +86,8 @@ class SessionMutations:
             return await authenticator.login(session, input.email, input.password)
 
         done = await transact(info, sign_in, scope=TenantScope.system())
+        await throttle.settle(admission, succeeded=done.value is not None)
         if done.value is not None:
-            await throttle.succeeded(admission)
             info.context.act_as(principal_of(done.value.account))
         return LoginPayload.of(done.value, done.errors)
 
