@@ -24,6 +24,7 @@ from core.clock import utcnow
 from core.currency import normalize_currency, quantize
 from core.errors import Forbidden
 from documents.links import InvoiceTarget
+from notifications import quota
 from schema.catalog import Product, ProductKind, Vendor
 from schema.context import Info
 from schema.customers import Customer
@@ -670,9 +671,17 @@ class InvoiceMutations:
 
         async def send(session: AsyncSession) -> tuple[models.Invoice, list[str]]:
             invoice_id = decode_id(input.invoice_id, "Invoice", field="invoiceId")
-            return await ctx.services.lifecycle.send(
+            invoice, recipients = await ctx.services.lifecycle.send(
                 session, ctx.scope, ctx.caller.actor, invoice_id, input.to
             )
+            await quota.spend(
+                session,
+                ctx.scope.reseller_id,
+                "invoice_copies",
+                quota.INVOICE_COPIES,
+                len(recipients),
+            )
+            return invoice, recipients
 
         return await respond(
             info,
