@@ -59,6 +59,8 @@ class Settings:
     platform_name: str = "channelbill"
     platform_invoice_prefix: str = "CB"
     payment_terms_days: int = 30
+    max_body_bytes: int = 1024 * 1024
+    max_upload_bytes: int = 2 * 1024 * 1024  # multipart: a 512 KB logo, or one too big to take
 
     @property
     def development(self) -> bool:
@@ -97,6 +99,8 @@ class Settings:
             raise SettingsError("OUTBOX_MAX_ATTEMPTS and OUTBOX_RETRY_SECONDS must be positive")
         if len(self.secret_key.encode()) < 32:
             raise SettingsError("CHANNELBILL_SECRET_KEY must be at least 32 bytes")
+        if self.max_body_bytes < 1 or self.max_upload_bytes < 1:
+            raise SettingsError("MAX_BODY_BYTES and MAX_UPLOAD_BYTES must be positive")
         backend = make_url(self.database_url).get_backend_name()
         if backend not in {"sqlite", "postgresql"}:
             raise SettingsError("DATABASE_URL must name SQLite or PostgreSQL")
@@ -144,6 +148,8 @@ class Settings:
             platform_name=env.get("PLATFORM_NAME", "channelbill"),
             platform_invoice_prefix=env.get("PLATFORM_INVOICE_PREFIX", "CB"),
             payment_terms_days=int(env.get("PAYMENT_TERMS_DAYS", "30")),
+            max_body_bytes=int(env.get("MAX_BODY_BYTES", str(1024 * 1024))),
+            max_upload_bytes=int(env.get("MAX_UPLOAD_BYTES", str(2 * 1024 * 1024))),
         ).validate()
 
 
