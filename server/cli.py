@@ -38,6 +38,7 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     from server.app import create_app
+    from server.redaction import install_redaction
 
     class Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -52,6 +53,7 @@ def serve(settings: Settings) -> None:
         proxy_headers=True,
         log_level="info",
     )
+    install_redaction()  # after uvicorn.Config, which configures uvicorn's loggers
     server = Server(config)
     server.run()
     if not server.started:
