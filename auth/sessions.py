@@ -60,20 +60,42 @@ class Authenticator:
         self.signer = signer
         self.policy = policy or TokenPolicy()
 
-    async def login(self, session: AsyncSession, email: str, password: str) -> SignedIn:
-        """``session`` runs in the system scope: the tenant is not known before the user is."""
-        address = login_name(email)
+    async def check_password(
+        self, session: AsyncSession, email: str, password: str
+    ) -> User | PlatformAdmin:
+        """Whose credentials these are, or LoginFailed. Argon2 takes tens of milliseconds on
+        purpose: ``session`` should be a read in the system scope (the tenant is not known
+        before the user is), so that no write lock, on SQLite the whole database's, waits on it."""
         account: User | PlatformAdmin | None = await PlatformAdminRepository(session).by_email(
-            address
-        ) or await UserRepository(session, TenantScope.system()).by_email(address)
+            login_name(email)
+        ) or await UserRepository(session, TenantScope.system()).by_email(login_name(email))
         password_hash = account.password_hash if account is not None else None
         if not await verify_password_off_loop(password_hash, password or ""):
             raise LoginFailed(INVALID_CREDENTIALS)
         if account is None or account.status is not UserStatus.ACTIVE:
             raise LoginFailed(INVALID_CREDENTIALS)
-        if password_hash and needs_rehash(password_hash):
-            account.password_hash = await hash_password_off_loop(password)
-        return await self._sign_in(session, account, family_id=new_id())
+        return account
+
+    async def sign_in(
+        self, session: AsyncSession, account: User | PlatformAdmin, password: str
+    ) -> SignedIn:
+        """After check_password, in a write transaction: the account as it is now must still be
+        ACTIVE with the password that was checked."""
+        current = await self._account(session, _subject(account))
+        if (
+            current is None
+            or current.status is not UserStatus.ACTIVE
+            or current.password_hash != account.password_hash
+        ):
+            raise LoginFailed(INVALID_CREDENTIALS)
+        if current.password_hash and needs_rehash(current.password_hash):
+            current.password_hash = await hash_password_off_loop(password)
+        return await self._sign_in(session, current, family_id=new_id())
+
+    async def login(self, session: AsyncSession, email: str, password: str) -> SignedIn:
+        """Both steps in one session, where holding it meanwhile does not matter."""
+        account = await self.check_password(session, email, password)
+        return await self.sign_in(session, account, password)
 
     async def refresh(self, session: AsyncSession, refresh_token: str) -> SignedIn:
         """Rotate: the presented token is spent; presenting a spent one revokes its whole family."""

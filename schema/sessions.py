@@ -8,7 +8,7 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.callers import principal_of
-from auth.sessions import TOKEN_REUSED, SignedIn, login_name
+from auth.sessions import TOKEN_REUSED, LoginFailed, SignedIn, login_name
 from auth.throttle import LOGIN
 from db.scope import TenantScope
 from limits.errors import RateLimited
@@ -82,10 +82,18 @@ class SessionMutations:
             errors = user_errors(refused)
             return LoginPayload(errors=errors, retry_after_seconds=refused.retry_after)
 
-        async def sign_in(session: AsyncSession) -> SignedIn:
-            return await authenticator.login(session, input.email, input.password)
+        system = TenantScope.system()
+        try:
+            async with info.context.db.read(system) as session:
+                account = await authenticator.check_password(session, input.email, input.password)
+        except LoginFailed as failed:
+            await throttle.settle(admission, succeeded=False)
+            return LoginPayload.of(None, user_errors(failed))
 
-        done = await transact(info, sign_in, scope=TenantScope.system())
+        async def sign_in(session: AsyncSession) -> SignedIn:
+            return await authenticator.sign_in(session, account, input.password)
+
+        done = await transact(info, sign_in, scope=system)
         await throttle.settle(admission, succeeded=done.value is not None)
         if done.value is not None:
             info.context.act_as(principal_of(done.value.account))
