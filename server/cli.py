@@ -38,7 +38,7 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     from server.app import create_app
-    from server.redaction import install_redaction
+    from server.redaction import log_config
 
     class Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -52,8 +52,8 @@ def serve(settings: Settings) -> None:
         port=settings.port,
         proxy_headers=True,
         log_level="info",
+        log_config=log_config(),  # no credential in the access log
     )
-    install_redaction()  # after uvicorn.Config, which configures uvicorn's loggers
     server = Server(config)
     server.run()
     if not server.started:

@@ -7,8 +7,10 @@ download the invoice behind it.
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
+from typing import Any
 
 REDACTED = "[redacted]"
 _DOCUMENT = re.compile(r"(/documents/)[^/?#\s\"]+")
@@ -17,7 +19,6 @@ _QUERY = re.compile(
     r"|api_key|signature|sig|code)=)[^&#\s\"]*",
     re.IGNORECASE,
 )
-LOGGERS = ("uvicorn.access", "uvicorn.error")
 
 
 def redact(text: str) -> str:
@@ -33,9 +34,16 @@ class RedactCredentials(logging.Filter):
         return True
 
 
-def install_redaction() -> None:
-    """Once uvicorn has configured its loggers (``uvicorn.Config`` does it)."""
-    for name in LOGGERS:
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, RedactCredentials) for f in logger.filters):
-            logger.addFilter(RedactCredentials())
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging configuration with the filter on each of its handlers. Every uvicorn
+    process (each of ``--workers``, too) configures its logging from this dictionary, so none
+    writes an unredacted line."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["redact_credentials"] = {
+        "()": f"{__name__}.{RedactCredentials.__name__}"
+    }
+    for handler in config["handlers"].values():
+        handler.setdefault("filters", []).append("redact_credentials")
+    return config

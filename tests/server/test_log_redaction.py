@@ -3,6 +3,7 @@ writes a document link's token or a credential from a query string."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from server.redaction import redact
+from server.redaction import RedactCredentials, log_config, redact
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJkb2MiOiJpbnZvaWNlIn0.c2lnbmF0dXJlLW9mLWEtbGluaw"
@@ -30,6 +31,25 @@ def test_redact_keeps_the_request_line_readable():
     assert redact("/activate?token=abc&next=/x") == "/activate?token=[redacted]&next=/x"
     assert redact("/graphql?client_secret=s3&a=1") == "/graphql?client_secret=[redacted]&a=1"
     assert redact("/healthz") == "/healthz"
+
+
+def test_every_handler_of_the_log_config_redacts():
+    """What each uvicorn process, one of --workers too, configures its logging from."""
+    config = log_config()
+    assert config["filters"]["redact_credentials"]["()"] == "server.redaction.RedactCredentials"
+    assert {"access", "default"} <= set(config["handlers"])
+    assert all("redact_credentials" in h["filters"] for h in config["handlers"].values())
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        "",
+        0,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5", "GET", f"/documents/{TOKEN}", "1.1", 200),
+        None,
+    )
+    assert RedactCredentials().filter(record)
+    assert TOKEN not in record.getMessage() and "/documents/[redacted]" in record.getMessage()
 
 
 def test_a_downloads_access_log_line_has_no_token(tmp_path):
