@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -87,10 +89,9 @@ class Throttle:
     ) -> None:
         self.db = db
         self.limits = {LOGIN: sign_in, CLIENT: clients, ACTIVATE: activation}
+        self.clock: Callable[[], float] = time.time  # epoch seconds, as rate_limits keeps them
 
-    async def admit(
-        self, kind: str, subject: str | None, address: str | None, now: float | None = None
-    ) -> Admission:
+    async def admit(self, kind: str, subject: str | None, address: str | None) -> Admission:
         """Count an attempt of ``kind`` at ``subject`` (an email, a client id; None: address
         only) from ``address``, or raise RateLimited without counting it."""
         limits = self.limits[kind]
@@ -103,7 +104,7 @@ class Throttle:
             subject_key = f"{kind}:subject:{_digest(subject)}"
             keys += [(pair_key, limits.pair), (subject_key, limits.subject)]
             subject_keys = [pair_key, subject_key]
-        verdict = await charge(self.db, PLATFORM_TENANT_ID, keys, now)
+        verdict = await charge(self.db, PLATFORM_TENANT_ID, keys, self.clock())
         if not verdict.allowed:
             raise RateLimited(verdict.retry_after)
         return Admission(
@@ -126,7 +127,7 @@ class Throttle:
                     "%s back-off: %s limit of %r from %s, %d attempts, next in %.0f s",
                     kind,
                     limit,
-                    subject,
+                    subject[:120] if subject else subject,  # whatever a caller typed: bounded
                     address,
                     lockout.attempts,
                     lockout.blocks_for,

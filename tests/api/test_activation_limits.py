@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.conftest import Api
 from tests.factories import World
+
+pytestmark = pytest.mark.usefixtures("clock")
 
 ACTIVATE = """mutation($token: String!) {
   activateUser(input: {token: $token, password: "a long enough password"}) { errors { code } }

@@ -4,7 +4,6 @@ audited; and waiting it out lets the right password in (no permanent lock)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable
@@ -14,8 +13,11 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from auth import sessions
+from tests.api.conftest import FrozenClock
 from tests.conftest import Api
 from tests.factories import PASSWORD, World
+
+pytestmark = pytest.mark.usefixtures("clock")
 
 LOGIN = """mutation($email: String!, $password: String!) {
   login(input: {email: $email, password: $password}) {
@@ -60,7 +62,9 @@ async def login(api: Api, email: str = OWNER, password: str = WRONG) -> dict:
     return body["data"]["login"]
 
 
-async def test_failures_back_off_and_the_right_password_waits_too(from_address, world: World):
+async def test_failures_back_off_and_the_right_password_waits_too(
+    from_address, world: World, clock: FrozenClock
+):
     # given five failed sign-ins at one account from one address
     api = from_address("203.0.113.5")
     for _ in range(5):
@@ -74,7 +78,7 @@ async def test_failures_back_off_and_the_right_password_waits_too(from_address, 
     ]
     assert refused["retryAfterSeconds"] == 1
     # and once the wait is over it works: a back-off, not a lock
-    await asyncio.sleep(1.1)
+    clock.advance(1.0)
     signed_in = await login(api, password=PASSWORD)
     assert signed_in["errors"] == [] and signed_in["accessToken"]
     # and success forgives: the account starts over

@@ -3,13 +3,14 @@ Retry-After, the secret unchecked meanwhile, the lockout audited in the client's
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 import pytest
 
+from tests.api.conftest import FrozenClock
 from tests.api.test_api_clients import basic
 from tests.factories import CLIENT_SECRET, World
+
+pytestmark = pytest.mark.usefixtures("clock")
 
 GRANT = {"grant_type": "client_credentials"}
 CLIENT_ID = "cb_alpha_client_read"
@@ -24,7 +25,9 @@ async def attacker(app):
         yield c
 
 
-async def test_wrong_secrets_back_off_then_the_right_one_works(attacker, api, world: World):
+async def test_wrong_secrets_back_off_then_the_right_one_works(
+    attacker, api, world: World, clock: FrozenClock
+):
     # given five wrong secrets for one client
     for _ in range(5):
         response = await attacker.post("/oauth/token", data=GRANT, headers=basic(CLIENT_ID, "no"))
@@ -40,7 +43,7 @@ async def test_wrong_secrets_back_off_then_the_right_one_works(attacker, api, wo
     assert refused.json()["code"] == "RATE_LIMITED"
     assert "access_token" not in refused.json()
     # and after the wait the right secret gets a token
-    await asyncio.sleep(1.1)
+    clock.advance(1.0)
     granted = await attacker.post(
         "/oauth/token", data=GRANT, headers=basic(CLIENT_ID, CLIENT_SECRET)
     )
