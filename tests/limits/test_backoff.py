@@ -78,3 +78,18 @@ async def test_concurrent_attempts_each_count(db: Database):
     verdicts = await asyncio.gather(*(attempt(db, 5000.0, ("race", policy)) for _ in range(12)))
     # then exactly 3 get through
     assert sum(v.allowed for v in verdicts) == 3
+
+
+async def test_workers_share_the_count(db: Database, settings):
+    # given a second worker: an engine of its own on the same database
+    other = Database(settings.database_url, pool_size=2)
+    try:
+        policy = Backoff(free=4, first_wait=60.0, max_wait=60.0, forget_after=600.0)
+        # when both try at once, six attempts each
+        verdicts = await asyncio.gather(
+            *(attempt(worker, 7000.0, ("shared", policy)) for worker in [db, other] * 6)
+        )
+    finally:
+        await other.dispose()
+    # then four got through between them
+    assert sum(v.allowed for v in verdicts) == 4
