@@ -38,6 +38,7 @@ from tenants.models import Reseller, Role, User, UserStatus
 from tenants.repositories import ResellerRepository, UserRepository
 
 INVALID_ACTIVATION = "this activation link is invalid, used or expired"
+INVALID_TOKEN = "INVALID_TOKEN"  # noqa: S105  (an error code)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,10 +138,10 @@ class Accounts:
         system = TenantScope.system()
         link = await ActivationTokenRepository(session, system).by_secret_for_update(token)
         if link is None or link.used_at is not None or link.expires_at <= now:
-            raise ValidationFailed(INVALID_ACTIVATION, field="token", code="INVALID_TOKEN")
+            raise ValidationFailed(INVALID_ACTIVATION, field="token", code=INVALID_TOKEN)
         user = await UserRepository(session, system).get(link.user_id)
         if user is None or user.status is not UserStatus.INVITED:
-            raise ValidationFailed(INVALID_ACTIVATION, field="token", code="INVALID_TOKEN")
+            raise ValidationFailed(INVALID_ACTIVATION, field="token", code=INVALID_TOKEN)
         check_password_policy(password or "", user.email)
         user.password_hash = await hash_password_off_loop(password)
         user.status = UserStatus.ACTIVE

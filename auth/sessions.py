@@ -48,6 +48,11 @@ class SignedIn:
     session_id: uuid.UUID  # the refresh-token family: the sign-in its tokens belong to
 
 
+def login_name(email: str | None) -> str:
+    """The sign-in address as accounts are looked up (and sign-ins are limited) by it."""
+    return (email or "").strip().lower()
+
+
 def _subject(account: User | PlatformAdmin) -> str:
     return f"admin:{account.id}" if isinstance(account, PlatformAdmin) else f"user:{account.id}"
 
@@ -57,16 +62,17 @@ class Authenticator:
         self.signer = signer
         self.policy = policy or TokenPolicy()
 
-    async def login(
+    async def check_password(
         self, session: AsyncSession, email: str, password: str, reseller: str | None = None
-    ) -> SignedIn:
-        """``session`` runs in the system scope: the tenant is not known before the user is.
+    ) -> User | PlatformAdmin:
+        """Whose credentials these are, or LoginFailed. Argon2 takes tens of milliseconds on
+        purpose: ``session`` should be a read in the system scope (the tenant is not known
+        before the user is), so that no write lock, on SQLite the whole database's, waits on it.
 
         An address is unique per reseller, so it may name accounts at several resellers (and a
         platform admin): the password decides which. When it opens more than one, ``reseller``
         (a slug) chooses; a platform admin's account is the one a bare sign-in opens."""
-        address = (email or "").strip().lower()
-        accounts = await self._accounts_of(session, address, reseller)
+        accounts = await self._accounts_of(session, login_name(email), reseller)
         opened: list[User | PlatformAdmin] = []
         for account in accounts or [None]:
             password_hash = account.password_hash if account is not None else None
@@ -83,10 +89,30 @@ class Authenticator:
                 field="reseller",
                 code=RESELLER_REQUIRED,
             )
-        account = admins[0] if admins else opened[0]
-        if account.password_hash and needs_rehash(account.password_hash):
-            account.password_hash = await hash_password_off_loop(password)
-        return await self._sign_in(session, account, family_id=new_id())
+        return admins[0] if admins else opened[0]
+
+    async def sign_in(
+        self, session: AsyncSession, account: User | PlatformAdmin, password: str
+    ) -> SignedIn:
+        """After check_password, in a write transaction: the account as it is now must still be
+        ACTIVE with the password that was checked."""
+        current = await self._account(session, _subject(account))
+        if (
+            current is None
+            or current.status is not UserStatus.ACTIVE
+            or current.password_hash != account.password_hash
+        ):
+            raise LoginFailed(INVALID_CREDENTIALS)
+        if current.password_hash and needs_rehash(current.password_hash):
+            current.password_hash = await hash_password_off_loop(password)
+        return await self._sign_in(session, current, family_id=new_id())
+
+    async def login(
+        self, session: AsyncSession, email: str, password: str, reseller: str | None = None
+    ) -> SignedIn:
+        """Both steps in one session, where holding it meanwhile does not matter."""
+        account = await self.check_password(session, email, password, reseller)
+        return await self.sign_in(session, account, password)
 
     async def _accounts_of(
         self, session: AsyncSession, address: str, reseller: str | None

@@ -31,7 +31,7 @@ from core.errors import NotFound, ValidationFailed
 from core.ids import new_id
 from db.scope import TenantScope
 from tenants.models import Customer
-from tenants.repositories import CustomerRepository, ScopedRepository
+from tenants.repositories import CustomerRepository, ResellerRepository, ScopedRepository
 
 UNIT_PLACES = Decimal("1e-6")
 HUNDRED = Decimal(100)
@@ -257,17 +257,26 @@ async def _target(
     customer_id: uuid.UUID | None,
     reseller_id: uuid.UUID | None,
 ) -> tuple[uuid.UUID, Customer | None]:
+    """The reseller whose price it is: the customer's, the caller's own, or the one a platform
+    admin names. A ``reseller_id`` naming any other is refused, never quietly replaced."""
     if customer_id is not None:
         customer = await CustomerRepository(session, scope).get(customer_id)
         if customer is None:
             raise NotFound("customer", field="customerId")
+        if reseller_id is not None and reseller_id != customer.reseller_id:
+            raise NotFound("reseller", field="resellerId")
         return customer.reseller_id, customer
-    tenant = scope.reseller_id or reseller_id
-    if tenant is None or not scope.allows(tenant):
+    if scope.reseller_id is not None:
+        if reseller_id is not None and reseller_id != scope.reseller_id:
+            raise NotFound("reseller", field="resellerId")
+        return scope.reseller_id, None
+    if reseller_id is None or not scope.allows(reseller_id):
         raise ValidationFailed(
             "name the reseller (or a customer) the price is for", field="resellerId"
         )
-    return tenant, None
+    if await ResellerRepository(session, scope).get(reseller_id) is None:
+        raise NotFound("reseller", field="resellerId")
+    return reseller_id, None
 
 
 async def set_price(session: AsyncSession, scope: TenantScope, data: NewOverride) -> PriceOverride:

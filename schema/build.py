@@ -21,6 +21,7 @@ from schema.audit import AuditEvent, AuditQueries
 from schema.catalog import CatalogMutations, CatalogQueries, Product, Vendor
 from schema.customers import Customer, CustomerMutations, CustomerQueries
 from schema.errors import CodedErrors
+from schema.introspection import IntrospectionForCallers
 from schema.invoices import Invoice, InvoiceMutations, InvoiceQueries, Payment
 from schema.nodes import NodeQueries
 from schema.notification_settings import (
@@ -115,6 +116,7 @@ def build_schema(*, development: bool = False) -> strawberry.Schema:
             lambda: ParserCache(maxsize=512),
             lambda: ValidationCache(maxsize=512),
             CodedErrors,
+            *([] if development else [IntrospectionForCallers]),
         ],
         config=StrawberryConfig(disable_field_suggestions=not development, sort_schema=True),
     )

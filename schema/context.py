@@ -17,6 +17,7 @@ from auth.accounts import Accounts
 from auth.principal import Principal
 from auth.repositories import ApiClientRepository, PortalTokenRepository
 from auth.sessions import Authenticator
+from auth.throttle import Throttle
 from auth.tokens import TokenSigner
 from billing.catalog import Catalog
 from billing.invoices import (
@@ -62,6 +63,11 @@ class Services:
     links: DocumentLinks
     platform_name: str = "channelbill"
     development: bool = False
+    throttle: Throttle = None  # type: ignore[assignment]  # built on ``db`` unless given
+
+    def __post_init__(self) -> None:
+        if self.throttle is None:
+            object.__setattr__(self, "throttle", Throttle(self.db))
 
 
 class Loaders:
@@ -149,6 +155,13 @@ class Context:
     @property
     def db(self) -> Database:
         return self.services.db
+
+    @property
+    def client_address(self) -> str | None:
+        """The peer of the connection; behind a proxy, uvicorn's --proxy-headers (trusting the
+        proxy's address in FORWARDED_ALLOW_IPS) makes it the client's."""
+        client = getattr(self.request, "client", None)
+        return client.host if client is not None else None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

@@ -23,8 +23,9 @@ from billing.invoices import FieldDefinitionRepository, InvoiceQuery, InvoiceRep
 from billing.rates import rate_on
 from core.clock import utcnow
 from core.currency import normalize_currency, quantize
-from core.errors import Forbidden
+from core.errors import Forbidden, NotFound
 from documents.links import InvoiceTarget
+from notifications import quota
 from schema.catalog import Product, ProductKind, Vendor
 from schema.context import Info
 from schema.customers import Customer
@@ -572,13 +573,17 @@ def _invoice_query(info: Info, filter: InvoiceFilter | None) -> InvoiceQuery:
 
 
 def _tenant(info: Info, reseller_id: strawberry.ID | None) -> uuid.UUID:
-    """The reseller a change is for: the caller's own; a platform admin names one."""
+    """The reseller a change is for: the caller's own; a platform admin names one. Naming
+    another reseller than one's own is refused like any other tenant's object, never ignored."""
     own = info.context.scope.reseller_id
+    named = decode_id(reseller_id, "Reseller", field="resellerId") if reseller_id else None
     if own is not None:
+        if named is not None and named != own:
+            raise NotFound("reseller", field="resellerId")
         return own
-    if reseller_id is None:
+    if named is None:
         raise Forbidden("name the reseller (resellerId)", field="resellerId")
-    return decode_id(reseller_id, "Reseller", field="resellerId")
+    return named
 
 
 @strawberry.type
@@ -720,9 +725,17 @@ class InvoiceMutations:
 
         async def send(session: AsyncSession) -> tuple[models.Invoice, list[str]]:
             invoice_id = decode_id(input.invoice_id, "Invoice", field="invoiceId")
-            return await ctx.services.lifecycle.send(
+            invoice, recipients = await ctx.services.lifecycle.send(
                 session, ctx.scope, ctx.caller.actor, invoice_id, input.to
             )
+            await quota.spend(
+                session,
+                ctx.scope.reseller_id,
+                "invoice_copies",
+                quota.INVOICE_COPIES,
+                len(recipients),
+            )
+            return invoice, recipients
 
         return await respond(
             info,

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth import permissions as rules
 from core.errors import Forbidden, ValidationFailed
-from notifications import models
+from notifications import models, quota
 from notifications.outbox import tenant_reason
 from schema.context import Info
 from schema.errors import Payload, user_errors
@@ -126,6 +126,9 @@ class NotificationMutations:
             return SendTestNotificationPayload(errors=user_errors(error))
 
         async def send(session: AsyncSession) -> models.OutboxMessage:
+            await quota.spend(
+                session, ctx.scope.reseller_id, "test_notifications", quota.TEST_NOTIFICATIONS, 1
+            )
             return await send_test_notification(
                 session,
                 ctx.scope,

@@ -8,10 +8,12 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.callers import principal_of
-from auth.sessions import TOKEN_REUSED, SignedIn
+from auth.sessions import RESELLER_REQUIRED, TOKEN_REUSED, LoginFailed, SignedIn, login_name
+from auth.throttle import LOGIN
 from db.scope import TenantScope
+from limits.errors import RateLimited
 from schema.context import Info
-from schema.errors import UserError
+from schema.errors import UserError, user_errors
 from schema.mutations import transact
 from schema.users import User
 
@@ -48,7 +50,14 @@ class LoginPayload:
     user: User | None = strawberry.field(default=None, description="Who signed in.")
     errors: list[UserError] = strawberry.field(
         default_factory=list,
-        description="INVALID_CREDENTIALS, RESELLER_REQUIRED or TOKEN_REUSED; empty on success.",
+        description=(
+            "INVALID_CREDENTIALS, RESELLER_REQUIRED, RATE_LIMITED or TOKEN_REUSED; empty on"
+            " success."
+        ),
+    )
+    retry_after_seconds: int | None = strawberry.field(
+        default=None,
+        description="With RATE_LIMITED: seconds to wait before the next sign-in may be tried.",
     )
 
     @classmethod
@@ -65,16 +74,41 @@ class LoginPayload:
 
 @strawberry.type
 class SessionMutations:
-    @strawberry.mutation(description="Sign in with email and password.")
+    @strawberry.mutation(
+        description=(
+            "Sign in with email and password. Failed sign-ins back off (per account, per"
+            " address, and both): RATE_LIMITED says how long to wait."
+        )
+    )
     async def login(self, info: Info, input: LoginInput) -> LoginPayload:
         authenticator = info.context.services.authenticator
+        throttle = info.context.services.throttle
+        try:
+            # Counted before the password is checked: Argon2's cost is no lever either.
+            admission = await throttle.admit(
+                LOGIN, login_name(input.email), info.context.client_address
+            )
+        except RateLimited as refused:
+            errors = user_errors(refused)
+            return LoginPayload(errors=errors, retry_after_seconds=refused.retry_after)
+
+        system = TenantScope.system()
+        try:
+            async with info.context.db.read(system) as session:
+                account = await authenticator.check_password(
+                    session, input.email, input.password, input.reseller
+                )
+        except LoginFailed as failed:
+            # The right password for several resellers' accounts is no guess.
+            right = failed.problems[0].code == RESELLER_REQUIRED
+            await throttle.settle(admission, succeeded=right)
+            return LoginPayload.of(None, user_errors(failed))
 
         async def sign_in(session: AsyncSession) -> SignedIn:
-            return await authenticator.login(
-                session, input.email, input.password, reseller=input.reseller
-            )
+            return await authenticator.sign_in(session, account, input.password)
 
-        done = await transact(info, sign_in, scope=TenantScope.system())
+        done = await transact(info, sign_in, scope=system)
+        await throttle.settle(admission, succeeded=done.value is not None)
         if done.value is not None:
             info.context.act_as(principal_of(done.value.account, session_id=done.value.session_id))
         return LoginPayload.of(done.value, done.errors)

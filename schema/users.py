@@ -10,11 +10,14 @@ from typing import TypeVar
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from auth.accounts import INVALID_TOKEN
 from auth.principal import Principal
+from auth.throttle import ACTIVATE
 from db.scope import TenantScope
+from limits.errors import RateLimited
 from schema.context import Info
-from schema.errors import Payload
-from schema.mutations import respond
+from schema.errors import Payload, user_errors
+from schema.mutations import respond, transact
 from schema.permissions import CanGrantBillingAccess, CanManageUsers, CanReadTenant
 from schema.relay import (
     Connection,
@@ -236,17 +239,22 @@ class UserMutations:
     )
     async def activate_user(self, info: Info, input: ActivateUserInput) -> ActivateUserPayload:
         accounts = info.context.services.accounts
+        throttle = info.context.services.throttle
+        try:
+            admission = await throttle.admit(ACTIVATE, None, info.context.client_address)
+        except RateLimited as refused:
+            return ActivateUserPayload(errors=user_errors(refused))
 
         async def activate(session: AsyncSession) -> models.User:
             return await accounts.activate_user(session, input.token, input.password)
 
-        return await respond(
-            info,
-            ActivateUserPayload,
-            activate,
-            lambda value: ActivateUserPayload(user=User.from_model(value)),
-            scope=TenantScope.system(),
-        )
+        done = await transact(info, activate, scope=TenantScope.system())
+        # Only a link that does not work is a guess; a weak password came with a good one.
+        guessed = any(error.code == INVALID_TOKEN for error in done.errors)
+        await throttle.settle(admission, succeeded=not guessed)
+        if done.value is None:
+            return ActivateUserPayload(errors=done.errors)
+        return ActivateUserPayload(user=User.from_model(done.value))
 
     @strawberry.mutation(
         permission_classes=[CanManageUsers],

@@ -27,6 +27,7 @@ from notifications.emails import Composer
 from schema import build_schema
 from schema.context import Services
 from server.authentication import BearerTokenBackend, unauthenticated
+from server.body_limit import BodyLimit
 from server.demo import seed_demo
 from server.documents import DocumentDownloads
 from server.graphiql_assets import graphiql_asset
@@ -137,6 +138,13 @@ def create_app(settings: Settings) -> Starlette:
         ],
         exception_handlers={500: internal_error},
         lifespan=lifespan,
+        middleware=[
+            Middleware(
+                BodyLimit,
+                max_bytes=settings.max_body_bytes,
+                multipart_max_bytes=settings.max_upload_bytes,
+            )
+        ],
     )
     app.state.settings = settings
     app.state.services = services

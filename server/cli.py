@@ -47,6 +47,7 @@ def serve(settings: Settings, workers: int = 1) -> None:
     import uvicorn
 
     from server.app import create_app
+    from server.redaction import log_config
 
     if workers > 1:
         serve_workers(settings, workers)
@@ -64,6 +65,7 @@ def serve(settings: Settings, workers: int = 1) -> None:
         port=settings.port,
         proxy_headers=True,
         log_level="info",
+        log_config=log_config(),  # no credential in the access log
     )
     server = Server(config)
     server.run()
@@ -79,6 +81,7 @@ def serve_workers(settings: Settings, workers: int) -> None:
 
     from db.database import Database
     from server.app import prepare_database
+    from server.redaction import log_config
 
     async def prepare() -> None:
         db = Database(settings.database_url, pool_size=1)
@@ -99,6 +102,7 @@ def serve_workers(settings: Settings, workers: int) -> None:
         workers=workers,
         proxy_headers=True,
         log_level="info",
+        log_config=log_config(),  # no credential in the access log
     )
 
 

@@ -11,8 +11,10 @@ from starlette.responses import JSONResponse, Response
 from auth.models import ApiClient
 from auth.oauth import TokenRequest, issue_client_token
 from auth.repositories import ApiClientRepository
+from auth.throttle import CLIENT
 from core.clock import utcnow
 from db.scope import TenantScope
+from limits.errors import RateLimited
 from schema.context import Services
 from server.settings import Settings
 
@@ -23,6 +25,15 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 def _error(status: int, error: str, description: str) -> JSONResponse:
     return JSONResponse(
         {"error": error, "error_description": description}, status_code=status, headers=NO_STORE
+    )
+
+
+def _refused(refused: RateLimited) -> JSONResponse:
+    """429 with Retry-After: failed attempts of this client id or address are backing off."""
+    return JSONResponse(
+        {"error": "rate_limited", "error_description": str(refused), "code": refused.code},
+        status_code=429,
+        headers={**NO_STORE, "Retry-After": str(refused.retry_after)},
     )
 
 
@@ -37,7 +48,15 @@ class TokenEndpoint:
         async with request.form(max_files=0, max_fields=10) as form:
             fields = {key: str(value) for key, value in form.items()}
         basic_id, _ = extract_basic_authorization(request.headers)
-        client = await self._client(basic_id or fields.get("client_id"))
+        presented = basic_id or fields.get("client_id")
+        throttle = self.services.throttle
+        address = request.client.host if request.client else None
+        try:
+            # Counted before the secret is compared; a token issued forgives it.
+            admission = await throttle.admit(CLIENT, presented or "", address)
+        except RateLimited as refused:
+            return _refused(refused)
+        client = await self._client(presented)
         token_request = TokenRequest("POST", str(request.url), request.headers, fields)
         result = issue_client_token(
             token_request,
@@ -46,6 +65,7 @@ class TokenEndpoint:
             self.settings.access_token_ttl_seconds,
             allow_http=self.settings.oauth_allow_http,
         )
+        await throttle.settle(admission, succeeded=result.client is not None)
         if result.client is not None:
             await self._touch(result.client)
         return JSONResponse(result.body, status_code=result.status, headers=dict(result.headers))

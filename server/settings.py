@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-DEV_SECRET = "development-secret-change-me-0123456789abcdef"  # noqa: S105
+# The signing key of a development install that names none: random, made on first start and kept
+# in its data directory, so that no two installs (and nobody reading this repository) share one.
+DEV_KEY_FILE = "secret_key"
 DEMO = "channelbill-demo"  # the documented demo password
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/channelbill.sqlite3"
 ENVIRONMENTS = ("development", "test", "production")
@@ -30,7 +33,7 @@ class Settings:
     environment: str = "development"
     database_url: str = DEFAULT_DATABASE_URL
     migration_database_url: str | None = None
-    secret_key: str = DEV_SECRET
+    secret_key: str = field(default="", repr=False)
     issuer: str = "channelbill"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -59,6 +62,8 @@ class Settings:
     platform_name: str = "channelbill"
     platform_invoice_prefix: str = "CB"
     payment_terms_days: int = 30
+    max_body_bytes: int = 1024 * 1024
+    max_upload_bytes: int = 2 * 1024 * 1024  # multipart: a 512 KB logo, or one too big to take
 
     @property
     def development(self) -> bool:
@@ -90,7 +95,7 @@ class Settings:
     def validate(self) -> Settings:
         if self.environment not in ENVIRONMENTS:
             raise SettingsError(f"CHANNELBILL_ENV must be one of {', '.join(ENVIRONMENTS)}")
-        if self.environment != "development" and self.secret_key == DEV_SECRET:
+        if not self.secret_key:
             raise SettingsError("CHANNELBILL_SECRET_KEY must be set outside development")
         if self.environment == "production" and self.seed_demo and self.demo_password == DEMO:
             raise SettingsError("CHANNELBILL_DEMO_PASSWORD must be changed to seed demo data")
@@ -98,6 +103,8 @@ class Settings:
             raise SettingsError("OUTBOX_MAX_ATTEMPTS and OUTBOX_RETRY_SECONDS must be positive")
         if len(self.secret_key.encode()) < 32:
             raise SettingsError("CHANNELBILL_SECRET_KEY must be at least 32 bytes")
+        if self.max_body_bytes < 1 or self.max_upload_bytes < 1:
+            raise SettingsError("MAX_BODY_BYTES and MAX_UPLOAD_BYTES must be positive")
         backend = make_url(self.database_url).get_backend_name()
         if backend not in {"sqlite", "postgresql"}:
             raise SettingsError("DATABASE_URL must name SQLite or PostgreSQL")
@@ -110,11 +117,15 @@ class Settings:
         database_url = _async_url(env.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
         migration_url = env.get("MIGRATION_DATABASE_URL")
         is_sqlite = database_url.startswith("sqlite")
+        data_dir = Path(env.get("CHANNELBILL_DATA_DIR", "data"))
+        secret_key = env.get("CHANNELBILL_SECRET_KEY", "")
+        if not secret_key and environment == "development":
+            secret_key = development_secret(data_dir)
         return cls(
             environment=environment,
             database_url=database_url,
             migration_database_url=_async_url(migration_url) if migration_url else None,
-            secret_key=env.get("CHANNELBILL_SECRET_KEY", DEV_SECRET),
+            secret_key=secret_key,
             issuer=env.get("CHANNELBILL_ISSUER", "channelbill"),
             host=env.get("HOST", "127.0.0.1"),
             port=int(env.get("PORT", "8000")),
@@ -126,7 +137,7 @@ class Settings:
                 env.get("CHANNELBILL_SEED_DEMO"), environment == "development" and is_sqlite
             ),
             demo_password=env.get("CHANNELBILL_DEMO_PASSWORD", DEMO),
-            data_dir=Path(env.get("CHANNELBILL_DATA_DIR", "data")),
+            data_dir=data_dir,
             smtp_host=env.get("SMTP_HOST") or None,
             smtp_port=int(env.get("SMTP_PORT", "587")),
             smtp_username=env.get("SMTP_USERNAME") or None,
@@ -145,7 +156,34 @@ class Settings:
             platform_name=env.get("PLATFORM_NAME", "channelbill"),
             platform_invoice_prefix=env.get("PLATFORM_INVOICE_PREFIX", "CB"),
             payment_terms_days=int(env.get("PAYMENT_TERMS_DAYS", "30")),
+            max_body_bytes=int(env.get("MAX_BODY_BYTES", str(1024 * 1024))),
+            max_upload_bytes=int(env.get("MAX_UPLOAD_BYTES", str(2 * 1024 * 1024))),
         ).validate()
+
+
+def development_secret(data_dir: Path) -> str:
+    """The install's own random key: read from ``data_dir``, or made there (mode 0600) once."""
+    path = data_dir / DEV_KEY_FILE
+    try:
+        if not path.exists():
+            data_dir.mkdir(parents=True, exist_ok=True)
+            draft = data_dir / f".{DEV_KEY_FILE}.{os.getpid()}"
+            descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+                file.write(secrets.token_urlsafe(48) + "\n")
+            try:
+                # A link never replaces: of two workers starting at once, the first key wins.
+                os.link(draft, path)
+            except FileExistsError:
+                pass
+            finally:
+                draft.unlink()
+        key = path.read_text(encoding="utf-8").strip()
+    except OSError as error:
+        raise SettingsError(f"cannot keep a development key in {data_dir}: {error}") from None
+    if len(key.encode()) < 32:
+        raise SettingsError(f"{path} holds no usable key: delete it to make a new one")
+    return key
 
 
 def _async_url(url: str) -> str:

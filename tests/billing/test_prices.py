@@ -15,7 +15,7 @@ from billing.generation import BillingRun, RunRequest
 from billing.models import Invoice, InvoiceLine, PriceOverride, PriceSource
 from billing.prices import EffectivePrice, NewOverride, effective_price, remove_price, set_price
 from billing.subscriptions import NewSubscription, create_subscription
-from core.errors import DomainError
+from core.errors import DomainError, NotFound
 from core.ids import new_id
 from db.database import Database
 from db.scope import TenantScope
@@ -229,14 +229,25 @@ async def test_another_tenants_customer_is_not_found(db: Database, world: World,
 
 
 async def test_a_tenant_sets_prices_only_for_itself(db: Database, world: World, shop: Shop):
-    # given A names B as the reseller: the scope wins
+    # given A names B as the reseller: refused as not found, not quietly turned into A's price
     scope = TenantScope.tenant(world.a.id)
+    with pytest.raises(NotFound) as refused:
+        await set_override(
+            db,
+            scope,
+            product_id=shop.products["m365"],
+            currency="EUR",
+            reseller_id=world.b.id,
+            price=Decimal(1),
+        )
+    assert refused.value.problems[0].field == "resellerId"
+    # naming itself is fine
     row = await set_override(
         db,
         scope,
         product_id=shop.products["m365"],
         currency="EUR",
-        reseller_id=world.b.id,
+        reseller_id=world.a.id,
         price=Decimal(1),
     )
     assert row.reseller_id == world.a.id

@@ -24,7 +24,11 @@ def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def test_migrate_then_seed_demo(tmp_path):
-    env = {"DATABASE_URL": f"sqlite:///{tmp_path}/cli.sqlite3", "CHANNELBILL_ENV": "development"}
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path}/cli.sqlite3",
+        "CHANNELBILL_ENV": "development",
+        "CHANNELBILL_DATA_DIR": str(tmp_path / "data"),
+    }
     migrated = run("migrate", env=env)
     assert migrated.returncode == 0, migrated.stderr
     assert f"database migrated to {head_revision()}" in migrated.stdout

@@ -5,7 +5,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from server.app import create_app
-from server.settings import DEV_SECRET, Settings, SettingsError
+from server.settings import Settings, SettingsError
 
 
 async def test_healthz_and_readyz(client):
@@ -44,6 +44,7 @@ async def test_readyz_is_503_on_an_unmigrated_database(tmp_path):
 async def test_serving_migrates_a_new_database_and_loads_demo_data_once(tmp_path):
     settings = Settings(
         environment="development",
+        secret_key="s" * 40,
         migrate_on_start=True,
         seed_demo=True,
         database_url=f"sqlite+aiosqlite:///{tmp_path}/new/channelbill.sqlite3",
@@ -90,12 +91,33 @@ async def test_serving_migrates_a_new_database_and_loads_demo_data_once(tmp_path
         ),
     ],
 )
-def test_unsafe_settings_are_refused(env, message):
+def test_unsafe_settings_are_refused(env, message, tmp_path):
     with pytest.raises(SettingsError, match=message):
-        Settings.from_env(env)
+        Settings.from_env({"CHANNELBILL_DATA_DIR": str(tmp_path), **env})
 
 
-def test_settings_from_the_environment():
+def test_a_development_install_makes_its_own_key_once(tmp_path):
+    # when a development server starts without CHANNELBILL_SECRET_KEY
+    env = {"CHANNELBILL_DATA_DIR": str(tmp_path / "one")}
+    first = Settings.from_env(env)
+    # then it signs with a random key of its own, kept in its data directory, readable by it only
+    kept = tmp_path / "one" / "secret_key"
+    assert kept.read_text().strip() == first.secret_key
+    assert kept.stat().st_mode & 0o777 == 0o600
+    assert len(first.secret_key) >= 32
+    # and keeps using it after a restart, while another install gets another key
+    assert Settings.from_env(env).secret_key == first.secret_key
+    other = Settings.from_env({"CHANNELBILL_DATA_DIR": str(tmp_path / "two")})
+    assert other.secret_key != first.secret_key
+    # and an explicit key wins, writing nothing
+    given = Settings.from_env(
+        {"CHANNELBILL_DATA_DIR": str(tmp_path / "3"), "CHANNELBILL_SECRET_KEY": "k" * 40}
+    )
+    assert given.secret_key == "k" * 40 and not (tmp_path / "3").exists()
+    assert first.secret_key not in repr(first)
+
+
+def test_settings_from_the_environment(tmp_path):
     settings = Settings.from_env(
         {
             "CHANNELBILL_ENV": "production",
@@ -117,5 +139,4 @@ def test_settings_from_the_environment():
         1025,
     )
     assert settings.seed_demo is False
-    assert Settings.from_env({}).secret_key == DEV_SECRET
-    assert Settings.from_env({}).seed_demo is True
+    assert Settings.from_env({"CHANNELBILL_DATA_DIR": str(tmp_path)}).seed_demo is True
