@@ -18,6 +18,7 @@ from strawberry.tools import merge_types
 from schema.api_clients import ApiClient, ApiClientMutations, ApiClientQueries
 from schema.audit import AuditEvent, AuditQueries
 from schema.catalog import CatalogMutations, CatalogQueries, Product, Vendor
+from schema.cost import CostPolicy, QueryCost
 from schema.customers import Customer, CustomerMutations, CustomerQueries
 from schema.errors import CodedErrors
 from schema.invoices import Invoice, InvoiceMutations, InvoiceQueries, Payment
@@ -101,7 +102,8 @@ class QueryLimits(AddValidationRules):
         super().__init__(list(QUERY_LIMITS))
 
 
-def build_schema(*, development: bool = False) -> strawberry.Schema:
+def build_schema(*, development: bool = False, cost: CostPolicy | None = None) -> strawberry.Schema:
+    policy = cost or CostPolicy()
     return Schema(
         query=Query,
         mutation=Mutation,
@@ -125,6 +127,7 @@ def build_schema(*, development: bool = False) -> strawberry.Schema:
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             lambda: ParserCache(maxsize=CACHE_SIZE),
             lambda: ValidationCache(maxsize=CACHE_SIZE),
+            lambda: QueryCost(policy),
             CodedErrors,
         ],
         config=StrawberryConfig(disable_field_suggestions=not development, sort_schema=True),

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
@@ -23,9 +24,11 @@ from db import migrate
 from db.database import Database
 from documents.links import DocumentLinks
 from documents.service import Documents
+from limits.buckets import Bucket
 from notifications.emails import Composer
 from schema import build_schema
 from schema.context import Services
+from schema.cost import CostPolicy
 from server.authentication import BearerTokenBackend, unauthenticated
 from server.demo import seed_demo
 from server.documents import DocumentDownloads
@@ -34,6 +37,7 @@ from server.graphql_view import GraphQLView
 from server.health import healthz, readyz
 from server.mail import build_dispatcher
 from server.oauth import TokenEndpoint
+from server.overload import TimeLimit, database_busy
 from server.settings import Settings
 from tenants.rls import check_app_role
 
@@ -93,10 +97,24 @@ def build_services(settings: Settings, db: Database) -> Services:
     )
 
 
+def cost_policy(settings: Settings) -> CostPolicy:
+    budget = None
+    if settings.cost_budget > 0:
+        budget = Bucket(capacity=settings.cost_budget, leak_per_second=settings.cost_restore_rate)
+    return CostPolicy(max_cost=settings.query_cost_limit, budget=budget)
+
+
 def create_app(settings: Settings) -> Starlette:
-    db = Database(settings.database_url, pool_size=settings.db_pool_size)
+    db = Database(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        pool_timeout=settings.db_pool_timeout_seconds,
+        statement_timeout=settings.db_statement_timeout_seconds or None,
+    )
     services = build_services(settings, db)
-    graphql = GraphQLView(build_schema(development=settings.development), services)
+    schema = build_schema(development=settings.development, cost=cost_policy(settings))
+    graphql = GraphQLView(schema, services)
+    time_limit = Middleware(TimeLimit, seconds=settings.request_timeout_seconds)
     dispatcher = build_dispatcher(settings, db) if settings.outbox_dispatch else None
     callers = Callers(db, services.signer)
     bearer = Middleware(
@@ -118,14 +136,14 @@ def create_app(settings: Settings) -> Starlette:
 
     app = Starlette(
         routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"], middleware=[bearer]),
+            Route("/graphql", graphql, methods=["GET", "POST"], middleware=[time_limit, bearer]),
             Route("/documents/{token}", downloads.handle, methods=["GET"]),
             Route("/oauth/token", TokenEndpoint(services, settings).handle, methods=["POST"]),
             Route("/graphiql/{name}", graphiql_asset, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
         ],
-        exception_handlers={500: internal_error},
+        exception_handlers={500: internal_error, PoolTimeout: database_busy},
         lifespan=lifespan,
     )
     app.state.settings = settings
