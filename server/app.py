@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -127,9 +128,13 @@ def create_app(settings: Settings) -> Starlette:
         await prepare_database(settings, db)
         if dispatcher is not None:
             await dispatcher.start()
+        # What start-up made lives as long as the process: out of the collector's sight, a full
+        # collection no longer walks it (every ~12 requests, ~80 ms each).
+        gc.freeze()
         try:
             yield
         finally:
+            gc.unfreeze()  # a process that runs many apps (the tests) can free each one
             if dispatcher is not None:
                 await dispatcher.stop()
             await db.dispose()

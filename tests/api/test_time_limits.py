@@ -4,6 +4,7 @@ answers a quick 503: never INTERNAL, never a queue that delays every other tenan
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 
 import pytest
@@ -153,3 +154,7 @@ def test_the_time_limit_settings_are_read_and_checked():
     assert settings.db_pool_timeout_seconds == 0.5
     with pytest.raises(ValueError, match="must be positive"):
         Settings.from_env({"REQUEST_TIMEOUT_SECONDS": "0"})
+
+
+async def test_start_up_freezes_what_it_made(app):
+    assert gc.get_freeze_count() > 0
