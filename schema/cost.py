@@ -86,6 +86,10 @@ class CostPolicy:
     max_cost: int = 25_000
     budget: Bucket | None = None  # per caller; None: no budget over time
 
+    def __post_init__(self) -> None:
+        if self.budget is not None and self.budget.capacity < self.max_cost:
+            raise ValueError("a budget smaller than the largest query would refuse it forever")
+
 
 def page_size(arguments: dict[str, Any]) -> int:
     size = arguments.get("first")
