@@ -18,7 +18,7 @@ from strawberry.tools import merge_types
 from schema.api_clients import ApiClient, ApiClientMutations, ApiClientQueries
 from schema.audit import AuditEvent, AuditQueries
 from schema.catalog import CatalogMutations, CatalogQueries, Product, Vendor
-from schema.cost import CostPolicy, QueryCost
+from schema.cost import CostPolicy, Credits, QueryCost
 from schema.customers import Customer, CustomerMutations, CustomerQueries
 from schema.errors import CodedErrors
 from schema.invoices import Invoice, InvoiceMutations, InvoiceQueries, Payment
@@ -104,6 +104,7 @@ class QueryLimits(AddValidationRules):
 
 def build_schema(*, development: bool = False, cost: CostPolicy | None = None) -> strawberry.Schema:
     policy = cost or CostPolicy()
+    credits = Credits()
     return Schema(
         query=Query,
         mutation=Mutation,
@@ -127,7 +128,7 @@ def build_schema(*, development: bool = False, cost: CostPolicy | None = None) -
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             lambda: ParserCache(maxsize=CACHE_SIZE),
             lambda: ValidationCache(maxsize=CACHE_SIZE),
-            lambda: QueryCost(policy),
+            lambda: QueryCost(policy, credits),
             CodedErrors,
         ],
         config=StrawberryConfig(disable_field_suggestions=not development, sort_schema=True),

@@ -11,9 +11,10 @@ hold. Scalars are free: what stalls a server is objects, each a resolver, a row,
 The cost is computed once the document is valid, with its variables, before any resolver runs: a
 query above the maximum is refused (``QUERY_TOO_COMPLEX``). Otherwise the caller's leaky bucket
 (``limits.buckets``, shared by every worker) is charged the requested cost up front, so that a
-burst of parallel queries cannot overdraw it, and after execution it is given back what the answer
-did not use (the actual cost: the objects the answer holds, counted as a plain walk of it). An
-empty bucket answers ``RATE_LIMITED`` with the seconds to wait.
+burst of parallel queries cannot overdraw it, and what the answer did not use (the actual cost: the
+objects the answer holds, counted as a plain walk of it) is given back with the caller's next
+charge, so that a query costs one write, not two. An empty bucket answers ``RATE_LIMITED`` with
+the seconds to wait.
 """
 
 from __future__ import annotations
@@ -43,13 +44,15 @@ from graphql import (
     value_from_ast_untyped,
 )
 from graphql import ExecutionResult as GraphQLExecutionResult
+from sqlalchemy import text
 from strawberry.extensions import SchemaExtension
 
 from auth.principal import Principal, PrincipalKind
 from billing.subscriptions import MAX_BATCH
+from db.database import Database
 from db.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from db.scope import PLATFORM_TENANT_ID
-from limits.buckets import Bucket, Decision, take
+from db.scope import PLATFORM_TENANT_ID, TenantScope
+from limits.buckets import Bucket, Decision, take_in
 from schema.errors import INTERNAL, QUERY_TOO_COMPLEX, RATE_LIMITED, ApiError, overloaded
 
 if TYPE_CHECKING:
@@ -224,7 +227,26 @@ def returned_objects(data: Any) -> int:
     return count
 
 
-def account_of(principal: Principal | None) -> tuple[uuid.UUID, str] | None:
+Account = tuple[uuid.UUID, str]  # a bucket: its tenant and its key
+
+
+class Credits:
+    """What answers used less (or, past an estimate, more) than they were charged, per account,
+    kept in this worker until the account's next charge. Lost with the worker, which only ever
+    errs on the side of charging too much."""
+
+    def __init__(self) -> None:
+        self._owed: dict[Account, int] = {}
+
+    def claim(self, account: Account) -> int:
+        return self._owed.pop(account, 0)
+
+    def give(self, account: Account, points: int) -> None:
+        if points:
+            self._owed[account] = self._owed.get(account, 0) + points
+
+
+def account_of(principal: Principal | None) -> Account | None:
     """Whose bucket a caller spends: a reseller's users share one (more staff is not more
     capacity); each API client and each customer portal has its own, so a busy integration or
     portal cannot lock the reseller's own staff out. Anonymous callers reach no data and have no
@@ -248,14 +270,16 @@ class CostReport:
     requested: int
     actual: int
     decision: Decision | None
+    credit: int = 0  # given back, to be settled with the next charge
 
     def as_extension(self) -> dict[str, Any]:
         throttle = None
         if self.decision is not None:
             capacity = self.decision.capacity
+            available = max(0.0, min(capacity, self.decision.remaining + self.credit))
             throttle = {
                 "maximumAvailable": capacity,
-                "currentlyAvailable": math.floor(min(capacity, self.decision.remaining)),
+                "currentlyAvailable": math.floor(available),
                 "restoreRate": self.decision.leak_per_second,
             }
         return {
@@ -269,8 +293,9 @@ class QueryCost(SchemaExtension):
     """Refuses a query above the maximum cost or beyond its caller's budget, before execution,
     and reports the cost of every executed one in ``extensions.cost``."""
 
-    def __init__(self, policy: CostPolicy) -> None:
+    def __init__(self, policy: CostPolicy, credits: Credits) -> None:
         self.policy = policy
+        self.credits = credits
         self.report: CostReport | None = None
 
     async def on_execute(self) -> AsyncIterator[None]:
@@ -300,14 +325,17 @@ class QueryCost(SchemaExtension):
         account = account_of(context.principal) if self.policy.budget else None
         decision: Decision | None = None
         if account is not None and self.policy.budget is not None:
+            owed = self.credits.claim(account)
             try:
-                decision = await take(context.db, *account, requested, self.policy.budget)
+                decision = await _charge(context.db, account, requested - owed, self.policy.budget)
             except Exception as error:  # nothing ran yet: answer as the error deserves
+                self.credits.give(account, owed)
                 ec.result = _failure(error)
                 yield
                 return
             self.report = CostReport(requested, 0, decision)
             if not decision.allowed:
+                self.credits.give(account, owed)
                 wait = math.ceil(decision.retry_after)
                 _tell_http(context, 429, wait)
                 ec.result = _refusal(
@@ -319,17 +347,22 @@ class QueryCost(SchemaExtension):
                 yield
                 return
         yield
-        result = ec.result
-        actual = returned_objects(getattr(result, "data", None))
-        if account is not None and self.policy.budget is not None and actual != requested:
-            try:
-                decision = await take(context.db, *account, actual - requested, self.policy.budget)
-            except Exception:  # the answer stands; the bucket keeps the requested cost
-                log.warning("could not give back unused query cost", exc_info=True)
-        self.report = CostReport(requested, actual, decision)
+        actual = returned_objects(getattr(ec.result, "data", None))
+        if account is not None:
+            self.credits.give(account, requested - actual)
+        self.report = CostReport(requested, actual, decision, requested - actual)
 
     def get_results(self) -> dict[str, Any]:
         return {"cost": self.report.as_extension()} if self.report is not None else {}
+
+
+async def _charge(db: Database, account: Account, cost: float, bucket: Bucket) -> Decision:
+    """``limits.buckets.take``, but on PostgreSQL without waiting for the commit to reach disk:
+    every query pays for this write, and a level lost in a crash costs nothing."""
+    async with db.write(TenantScope.system()) as session:
+        if db.is_postgresql:
+            await session.execute(text("SET LOCAL synchronous_commit = off"))
+        return await take_in(session, *account, cost, bucket)
 
 
 def _refusal(message: str, code: str, **extensions: Any) -> GraphQLExecutionResult:
