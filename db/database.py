@@ -129,7 +129,18 @@ def sqlite_path(url: URL) -> Path | None:
 
 
 class Database:
-    def __init__(self, url: str | URL, *, pool_size: int = 10, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str | URL,
+        *,
+        pool_size: int = 10,
+        echo: bool = False,
+        pool_timeout: float = 30.0,
+        statement_timeout: float | None = None,
+    ) -> None:
+        """``pool_timeout``: seconds to wait for a free connection before giving up (a short one
+        turns a saturated pool into a quick refusal instead of a queue that delays everyone);
+        ``statement_timeout``: seconds PostgreSQL lets one statement of ours run."""
         self.url = make_url(url)
         self.backend = self.url.get_backend_name()
         kwargs: dict[str, Any] = {"echo": echo}
@@ -137,10 +148,19 @@ class Database:
             path = sqlite_path(self.url)
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
+                kwargs["pool_timeout"] = pool_timeout
             if path is None:
                 kwargs["poolclass"] = NullPool
         else:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            kwargs.update(
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_pre_ping=True,
+                pool_timeout=pool_timeout,
+            )
+            if statement_timeout:
+                milliseconds = str(max(1, round(statement_timeout * 1000)))
+                kwargs["connect_args"] = {"server_settings": {"statement_timeout": milliseconds}}
         self.engine = create_async_engine(self.url, **kwargs)
         if self.backend == "sqlite":
             _prepare_sqlite(self.engine)

@@ -7,10 +7,9 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
-    MaxAliasesLimiter,
+    AddValidationRules,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
@@ -19,6 +18,7 @@ from strawberry.tools import merge_types
 from schema.api_clients import ApiClient, ApiClientMutations, ApiClientQueries
 from schema.audit import AuditEvent, AuditQueries
 from schema.catalog import CatalogMutations, CatalogQueries, Product, Vendor
+from schema.cost import CostPolicy, Credits, QueryCost
 from schema.customers import Customer, CustomerMutations, CustomerQueries
 from schema.errors import CodedErrors
 from schema.introspection import IntrospectionForCallers
@@ -31,6 +31,7 @@ from schema.notification_settings import (
 from schema.notifications import NotificationMutations
 from schema.portal import PortalMutations, PortalToken
 from schema.prices import PriceMutations, PriceOverride, PriceQueries
+from schema.query_limits import alias_limit, depth_limit
 from schema.resellers import Reseller, ResellerMutations, ResellerQueries
 from schema.sessions import SessionMutations
 from schema.subscriptions import (
@@ -45,6 +46,11 @@ from schema.viewer import ViewerQueries
 MAX_DEPTH = 12
 MAX_ALIASES = 15
 MAX_TOKENS = 2000
+CACHE_SIZE = 512
+
+# Made once: ValidationCache keys an entry by the document *and the rule classes*, so a rule class
+# made per request (as strawberry's QueryDepthLimiter and MaxAliasesLimiter make theirs) never hits.
+QUERY_LIMITS = (depth_limit(MAX_DEPTH), alias_limit(MAX_ALIASES))
 
 Query = merge_types(
     "Query",
@@ -90,7 +96,16 @@ class Schema(strawberry.Schema):
         Unexpected ones are logged, with their traceback, where they are masked (CodedErrors)."""
 
 
-def build_schema(*, development: bool = False) -> strawberry.Schema:
+class QueryLimits(AddValidationRules):
+    """Depth and alias limits, validated with the document (and cached with it)."""
+
+    def __init__(self) -> None:
+        super().__init__(list(QUERY_LIMITS))
+
+
+def build_schema(*, development: bool = False, cost: CostPolicy | None = None) -> strawberry.Schema:
+    policy = cost or CostPolicy()
+    credits = Credits()
     return Schema(
         query=Query,
         mutation=Mutation,
@@ -110,11 +125,11 @@ def build_schema(*, development: bool = False) -> strawberry.Schema:
             Payment,
         ],
         extensions=[
-            lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
-            lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+            QueryLimits,
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-            lambda: ParserCache(maxsize=512),
-            lambda: ValidationCache(maxsize=512),
+            lambda: ParserCache(maxsize=CACHE_SIZE),
+            lambda: ValidationCache(maxsize=CACHE_SIZE),
+            lambda: QueryCost(policy, credits),
             CodedErrors,
             *([] if development else [IntrospectionForCallers]),
         ],

@@ -7,6 +7,8 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from strawberry.extensions import MaskErrors
 
 from core.errors import DomainError, Problem
@@ -19,6 +21,11 @@ BILLING_ACCESS_REQUIRED = "BILLING_ACCESS_REQUIRED"
 NOT_FOUND = "NOT_FOUND"
 BAD_USER_INPUT = "BAD_USER_INPUT"
 INTERNAL = "INTERNAL"
+QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+RATE_LIMITED = "RATE_LIMITED"
+SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"  # no database connection free in time: retry
+TIMEOUT = "TIMEOUT"  # the request or one of its statements ran past its time limit
+QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE for a statement_timeout
 
 
 class ApiError(GraphQLError):
@@ -49,6 +56,16 @@ class Payload:
     )
 
 
+def overloaded(error: BaseException) -> tuple[str, str] | None:
+    """(code, message) when ``error`` says the database is too busy, not that something is wrong:
+    the caller may retry, so it is told so rather than answered INTERNAL."""
+    if isinstance(error, PoolTimeout):
+        return SERVICE_UNAVAILABLE, "The service is busy; try again shortly."
+    if isinstance(error, DBAPIError) and getattr(error.orig, "sqlstate", None) == QUERY_CANCELED:
+        return TIMEOUT, "The database took too long to answer."
+    return None
+
+
 def user_errors(error: DomainError) -> list[UserError]:
     return [UserError.from_problem(p) for p in error.problems]
 
@@ -71,6 +88,9 @@ class CodedErrors(MaskErrors):
         if original is None or isinstance(original, GraphQLError):
             code = (error.extensions or {}).get("code") or BAD_USER_INPUT
             return _copy(error, error.message, {**(error.extensions or {}), "code": code})
+        known = overloaded(original)
+        if known is not None:
+            return _copy(error, known[1], {"code": known[0]})
         log.error("unexpected error in %s", error.path, exc_info=original)
         return _copy(error, self.error_message, {"code": INTERNAL})
 

@@ -14,8 +14,9 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
 from schema.context import Context, Services
-from schema.errors import BAD_USER_INPUT
+from schema.errors import BAD_USER_INPUT, SERVICE_UNAVAILABLE
 from server.authentication import AuthenticatedPrincipal
+from server.overload import RETRY_AFTER_BUSY
 
 GRAPHIQL_PAGE = Path(__file__).resolve().parent / "graphiql" / "index.html"
 
@@ -60,6 +61,25 @@ class GraphQLView(GraphQL[Context, None]):
             extensions = error.setdefault("extensions", {})
             extensions.setdefault("code", BAD_USER_INPUT)
         return response
+
+    async def execute_single(
+        self,
+        request: Any,
+        request_adapter: Any,
+        sub_response: Response,
+        context: Context,
+        root_value: Any,
+        request_data: Any,
+    ) -> ExecutionResult:
+        """A database too busy to serve any part of the answer makes the whole answer a 503."""
+        result = await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
+        codes = {(error.extensions or {}).get("code") for error in result.errors or ()}
+        if SERVICE_UNAVAILABLE in codes:
+            sub_response.status_code = 503
+            sub_response.headers["Retry-After"] = str(RETRY_AFTER_BUSY)
+        return result
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)

@@ -64,6 +64,12 @@ class Settings:
     payment_terms_days: int = 30
     max_body_bytes: int = 1024 * 1024
     max_upload_bytes: int = 2 * 1024 * 1024  # multipart: a 512 KB logo, or one too big to take
+    query_cost_limit: int = 25_000
+    cost_budget: float = 100_000.0
+    cost_restore_rate: float = 5_000.0
+    request_timeout_seconds: float = 30.0
+    db_statement_timeout_seconds: float = 30.0
+    db_pool_timeout_seconds: float = 2.0
 
     @property
     def development(self) -> bool:
@@ -105,6 +111,18 @@ class Settings:
             raise SettingsError("CHANNELBILL_SECRET_KEY must be at least 32 bytes")
         if self.max_body_bytes < 1 or self.max_upload_bytes < 1:
             raise SettingsError("MAX_BODY_BYTES and MAX_UPLOAD_BYTES must be positive")
+        if self.query_cost_limit < 1 or self.cost_budget < 0:
+            raise SettingsError("QUERY_COST_LIMIT must be positive, COST_BUDGET not negative")
+        if self.cost_budget and (
+            self.cost_restore_rate <= 0 or self.cost_budget < self.query_cost_limit
+        ):
+            raise SettingsError(
+                "COST_RESTORE_RATE must be positive and COST_BUDGET at least QUERY_COST_LIMIT"
+            )
+        if min(self.request_timeout_seconds, self.db_pool_timeout_seconds) <= 0:
+            raise SettingsError("REQUEST_TIMEOUT_SECONDS, DB_POOL_TIMEOUT_SECONDS must be positive")
+        if self.db_statement_timeout_seconds < 0:
+            raise SettingsError("DB_STATEMENT_TIMEOUT_SECONDS must not be negative")
         backend = make_url(self.database_url).get_backend_name()
         if backend not in {"sqlite", "postgresql"}:
             raise SettingsError("DATABASE_URL must name SQLite or PostgreSQL")
@@ -158,6 +176,12 @@ class Settings:
             payment_terms_days=int(env.get("PAYMENT_TERMS_DAYS", "30")),
             max_body_bytes=int(env.get("MAX_BODY_BYTES", str(1024 * 1024))),
             max_upload_bytes=int(env.get("MAX_UPLOAD_BYTES", str(2 * 1024 * 1024))),
+            query_cost_limit=int(env.get("QUERY_COST_LIMIT", "25000")),
+            cost_budget=float(env.get("COST_BUDGET", "100000")),
+            cost_restore_rate=float(env.get("COST_RESTORE_RATE", "5000")),
+            request_timeout_seconds=float(env.get("REQUEST_TIMEOUT_SECONDS", "30")),
+            db_statement_timeout_seconds=float(env.get("DB_STATEMENT_TIMEOUT_SECONDS", "30")),
+            db_pool_timeout_seconds=float(env.get("DB_POOL_TIMEOUT_SECONDS", "2")),
         ).validate()
 
 

@@ -7,10 +7,12 @@ from tests.factories import World
 
 
 def deep(depth: int) -> str:
-    """A valid query exactly `depth` levels deep: customers > edges > node > reseller > customers..."""
+    """A valid query exactly `depth` levels deep, its leaf included:
+    customers > edges > node > reseller > customers ... > a scalar of the last one."""
     path = ["customers", "edges", "node", "reseller"]
-    levels = [path[i % 4] for i in range(depth)]
-    query = "id" if levels[-1] in ("node", "reseller") else "__typename"
+    leaves = {"customers": "totalCount", "edges": "cursor", "node": "id", "reseller": "id"}
+    levels = [path[i % 4] for i in range(depth - 1)]
+    query = leaves[levels[-1]]
     for field in reversed(levels):
         query = f"{field} {{ {query} }}"
     return "{ " + query + " }"
