@@ -134,13 +134,26 @@ class Throttle:
                 )
                 if limit != "address" and subject is not None:
                     await _audit(session, kind, subject, address, limit, lockout)
+                else:  # an address: no tenant's, the platform's audit log tells it
+                    record(
+                        session,
+                        Actor.system(),
+                        "address.locked_out",
+                        "ClientAddress",
+                        None,
+                        None,
+                        kind=kind,
+                        address=address,
+                        attempts=lockout.attempts,
+                        seconds=round(lockout.blocks_for),
+                    )
 
 
 async def _audit(
     session: AsyncSession, kind: str, subject: str, address: str, limit: str, lockout: Charge
 ) -> None:
-    """In the tenant of the account or client it concerns. An address alone has no tenant
-    (the platform's audit rows get one with the tenant-key migration): logged only."""
+    """In the tenant of the account or client it concerns; what concerns no account (an address,
+    an email nobody has) in the platform's."""
     details = {
         "limit": limit,
         "address": address,
@@ -161,17 +174,20 @@ async def _audit(
                 **details,
             )
         return
-    account: User | PlatformAdmin | None = await PlatformAdminRepository(session).by_email(
-        subject
-    ) or await UserRepository(session, system).by_email(subject)
-    if account is None:
-        return
-    record(
-        session,
-        Actor.system(),
-        "session.locked_out",
-        "PlatformAdmin" if isinstance(account, PlatformAdmin) else "User",
-        account.id,
-        account.reseller_id if isinstance(account, User) else None,
-        **details,
-    )
+    admin = await PlatformAdminRepository(session).by_email(subject)
+    accounts: list[User | PlatformAdmin] = [
+        *([admin] if admin else []),
+        *await UserRepository(session, system).by_email(subject),
+    ]
+    # An address may have accounts at several resellers: each one's audit log tells it. A
+    # lockout of an address alone, or of an unknown email, is the platform's to know.
+    for account in accounts or [None]:
+        record(
+            session,
+            Actor.system(),
+            "session.locked_out",
+            "PlatformAdmin" if account is None or isinstance(account, PlatformAdmin) else "User",
+            account.id if account is not None else None,
+            account.reseller_id if isinstance(account, User) else None,
+            **details,
+        )

@@ -24,6 +24,8 @@ LOGIN = """mutation($email: String!, $password: String!) {
     accessToken retryAfterSeconds errors { code message }
   }
 }"""
+ADDRESS_EVENTS = """{ auditEvents(first: 50, action: "address.locked_out") {
+  edges { node { action objectType details } } } }"""
 EVENTS = """{ auditEvents(first: 50, action: "session.locked_out") {
   edges { node { action objectType objectId details } } } }"""
 OWNER = "owner@alpha.example"
@@ -130,6 +132,13 @@ async def test_a_spray_over_many_accounts_backs_off_per_address(from_address, wo
     # then it is refused; another address is not
     assert refused["errors"][0]["code"] == "RATE_LIMITED"
     assert (await login(from_address("192.0.2.11"), password=PASSWORD))["errors"] == []
+    # and the address's lockout is in the platform's audit log, in no reseller's
+    platform = await from_address("192.0.2.12")(ADDRESS_EVENTS, token=world.token("platform"))
+    [event] = [edge["node"] for edge in platform["data"]["auditEvents"]["edges"]]
+    assert event["details"]["address"] == "198.51.100.99"
+    for tenant in (world.a, world.b):
+        theirs = await api(ADDRESS_EVENTS, token=world.token("owner", tenant))
+        assert theirs["data"]["auditEvents"]["edges"] == []
 
 
 async def test_a_lockout_is_logged_and_audited_in_the_accounts_tenant(
