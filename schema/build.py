@@ -31,7 +31,9 @@ from schema.notifications import NotificationMutations
 from schema.portal import PortalMutations, PortalToken
 from schema.prices import PriceMutations, PriceOverride, PriceQueries
 from schema.resellers import Reseller, ResellerMutations, ResellerQueries
+from schema.scalars import SCALAR_OVERRIDES
 from schema.sessions import SessionMutations
+from schema.storable_text import StorableText
 from schema.subscriptions import (
     Subscription,
     SubscriptionMutations,
@@ -114,7 +116,9 @@ def build_schema(*, development: bool = False) -> strawberry.Schema:
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             lambda: ParserCache(maxsize=512),
             lambda: ValidationCache(maxsize=512),
+            StorableText,
             CodedErrors,
         ],
+        scalar_overrides=SCALAR_OVERRIDES,  # type: ignore[arg-type]
         config=StrawberryConfig(disable_field_suggestions=not development, sort_schema=True),
     )
