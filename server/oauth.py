@@ -12,6 +12,7 @@ from auth.models import ApiClient
 from auth.oauth import TokenRequest, issue_client_token
 from auth.repositories import ApiClientRepository
 from core.clock import utcnow
+from core.validation import unstorable
 from db.scope import TenantScope
 from schema.context import Services
 from server.settings import Settings
@@ -36,7 +37,10 @@ class TokenEndpoint:
             return _error(400, "invalid_request", f"send the parameters as {FORM}")
         async with request.form(max_files=0, max_fields=10) as form:
             fields = {key: str(value) for key, value in form.items()}
-        basic_id, _ = extract_basic_authorization(request.headers)
+        try:
+            basic_id, _ = extract_basic_authorization(request.headers)
+        except UnicodeDecodeError:
+            return _error(401, "invalid_client", "the credentials are not UTF-8")
         client = await self._client(basic_id or fields.get("client_id"))
         token_request = TokenRequest("POST", str(request.url), request.headers, fields)
         result = issue_client_token(
@@ -52,7 +56,7 @@ class TokenEndpoint:
 
     async def _client(self, client_id: str | None) -> ApiClient | None:
         """The row the presented client id names: the id alone tells which tenant it is in."""
-        if not client_id or len(client_id) > 64:
+        if not client_id or len(client_id) > 64 or unstorable(client_id):
             return None
         system = TenantScope.system()
         async with self.services.db.read(system) as session:

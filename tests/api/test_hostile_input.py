@@ -3,6 +3,7 @@ never INTERNAL, a 5xx, a stack trace or SQL in an answer."""
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -375,3 +376,26 @@ async def test_a_postal_address_may_span_lines(api, world: World):
     payload = body["data"]["updateNotificationSettings"]
     assert payload["errors"] == []
     assert payload["notificationSettings"]["address"] == "1 Main St\r\nSpringfield"
+
+
+# -- the OAuth token endpoint ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("form", "authorization"),
+    [
+        ({"grant_type": "client_credentials", "client_id": "cb\x00x", "client_secret": "s"}, None),
+        ({"grant_type": "client_credentials"}, base64.b64encode(b"cb\x00x:secret").decode()),
+        ({"grant_type": "client_credentials"}, base64.b64encode(b"cb\xed\xa0\x80:s").decode()),
+    ],
+    ids=["form-nul", "basic-nul", "basic-not-utf8"],
+)
+async def test_a_client_id_no_column_can_hold_is_an_unknown_client(
+    client, world, form, authorization
+):
+    headers = {"Authorization": f"Basic {authorization}"} if authorization else {}
+    # when
+    response = await client.post("/oauth/token", data=form, headers=headers)
+    # then it is refused as any unknown client is, with the status that way of sending gets
+    assert response.status_code in (400, 401)
+    assert response.json()["error"] == "invalid_client"
