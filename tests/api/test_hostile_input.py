@@ -399,3 +399,15 @@ async def test_a_client_id_no_column_can_hold_is_an_unknown_client(
     # then it is refused as any unknown client is, with the status that way of sending gets
     assert response.status_code in (400, 401)
     assert response.json()["error"] == "invalid_client"
+
+
+@pytest.mark.parametrize("depth", [100, 900, 990])
+async def test_variables_nested_as_deep_as_json_allows_are_bad_input(client, world: World, depth):
+    # given a list variable nested as deep as the JSON parser still reads
+    nested = "[" * depth + '"x"' + "]" * depth
+    body = f'{{"query": "query($ids: [ID!]!) {{ nodes(ids: $ids) {{ id }} }}", "variables": {{"ids": {nested}}}}}'
+    # when
+    response = await post(client, body.encode(), world.token("owner", world.a))
+    # then
+    assert response.status_code in (200, 400)
+    assert error_codes(response.json()) == ["BAD_USER_INPUT"]
