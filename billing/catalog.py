@@ -19,9 +19,10 @@ from billing.rates import check_rate
 from core.currency import normalize_currency
 from core.errors import NotFound, ValidationFailed
 from core.ids import new_id
-from core.validation import required_text
+from core.validation import bounded_decimal, required_text
 from db.pagination import Page, PageRequest, count, keyset_page
 
+ZERO = Decimal(0)
 _SKU = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -44,14 +45,11 @@ class NewProduct:
 
 
 def amount(value: Decimal, *, field: str, places: int = 6) -> Decimal:
-    """A price: finite, not negative, at most ``places`` decimals."""
-    if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
+    """A price or quantity: finite, not negative, at most ``places`` decimals and 13 digits before
+    the point (the columns are NUMERIC(20, 6), with room for a quantity times a price)."""
+    if not isinstance(value, Decimal):
         raise ValidationFailed(f"{field} must be a number of at least 0", field=field)
-    if value.as_tuple().exponent < -places:  # type: ignore[operator]
-        raise ValidationFailed(f"{field} has more than {places} decimal places", field=field)
-    if value >= Decimal(10) ** 13:
-        raise ValidationFailed(f"{field} is too large", field=field)
-    return value
+    return bounded_decimal(value, field=field, digits=13 + places, places=places, minimum=ZERO)
 
 
 class Catalog:

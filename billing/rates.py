@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.models import ExchangeRate
 from core.errors import DomainError, ValidationFailed
+from core.validation import bounded_decimal
 
 RATE_PLACES = Decimal("1e-10")
 
@@ -93,8 +94,7 @@ async def rate_on(session: AsyncSession, base: str, quote: str, on: date) -> Rat
 
 
 def check_rate(value: Decimal, *, field: str = "rate") -> Decimal:
+    """A positive rate that its NUMERIC(24, 10) column holds: 1e30 is refused, not overflowed."""
     if not value.is_finite() or value <= 0:
         raise ValidationFailed("a rate must be a positive number", field=field)
-    if value.as_tuple().exponent < -10:  # type: ignore[operator]
-        raise ValidationFailed("a rate has at most 10 decimal places", field=field)
-    return value
+    return bounded_decimal(value, field=field, digits=24, places=10)

@@ -2,15 +2,16 @@
 line, its detailed CSV one row per charge behind a line; a statement one row per entry, its
 detailed CSV one row per line of each invoice on it.
 
-Amounts are plain decimals ("1234.50"). A text cell that a spreadsheet would read as a formula
-(starting with = + - @, a tab or a carriage return) gets a leading apostrophe: a customer name
-like "=HYPERLINK(...)" stays text.
+Amounts are plain decimals ("1234.50"). No text cell can become a formula, whichever delimiter a
+spreadsheet guesses (a locale may split on ";", TAB or "|" rather than ","): a text starting with
+= + - @, a tab or a carriage return gets a leading apostrophe, and so does every formula trigger
+that follows a delimiter-like character, so "Acme;=1+1" is written "Acme;'=1+1"; a cell holding
+any delimiter-like character or a quote is always quoted.
 """
 
 from __future__ import annotations
 
-import csv
-import io
+import re
 from collections.abc import Iterable, Sequence
 from datetime import date
 from decimal import Decimal
@@ -18,7 +19,18 @@ from decimal import Decimal
 from core.currency import minor_units, quantize
 from documents.content import InvoiceDocument, Line, StatementDocument
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+TRIGGERS = (
+    "=+-@\uff1d\uff0b\uff0d\uff20"  # and their full-width forms, which some spreadsheets fold
+)
+FORMULA_STARTS = (*TRIGGERS, "\t", "\r")
+# What a spreadsheet may split cells or rows on, in some locale or by guessing.
+DELIMITERS = ",;|\t\r\n"
+# A trigger at the start or after a delimiter, past the blanks a spreadsheet may trim and the
+# quotes it may take for the start of a quoted cell, starts a formula.
+_SEGMENT_FORMULA = re.compile(
+    f'((?:^|[{re.escape(DELIMITERS)}])[ \u00a0"]*)(?=[{re.escape(TRIGGERS)}])'
+)
+_NEEDS_QUOTES = re.compile(f'["{re.escape(DELIMITERS)}]')
 
 
 def cell(value: object) -> str:
@@ -28,8 +40,16 @@ def cell(value: object) -> str:
         return _plain(value)
     if isinstance(value, date):
         return value.isoformat()
-    text = str(value)
+    text = _SEGMENT_FORMULA.sub(r"\1'", str(value))
     return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def _field(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"' if _NEEDS_QUOTES.search(text) else text
+
+
+def _record(cells: Iterable[str]) -> str:
+    return ",".join(_field(c) for c in cells) + "\r\n"
 
 
 def _plain(value: Decimal) -> str:
@@ -50,11 +70,9 @@ def _price(value: Decimal, currency: str) -> Decimal:
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
-    out = io.StringIO(newline="")
-    writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-    writer.writerow(header)
-    writer.writerows([cell(v) for v in row] for row in rows)
-    return out.getvalue().encode("utf-8")
+    """RFC 4180 with the quoting above: the csv module quotes only for its own delimiter."""
+    lines = [_record(header), *(_record(cell(v) for v in row) for row in rows)]
+    return "".join(lines).encode("utf-8")
 
 
 INVOICE_COLUMNS = (

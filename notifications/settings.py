@@ -82,6 +82,25 @@ def check_url(value: str | None, *, field: str) -> str | None:
     return text
 
 
+def check_sender_name(value: str | None, *, field: str = "senderName") -> str | None:
+    """A display name for the From header: one line of plain text, nothing a mail client would
+    decode or parse as an address."""
+    text = optional_text(value, field=field, max_length=100)
+    if text is None:
+        return None
+    if any(c in text for c in '<>"@'):
+        raise ValidationFailed(
+            'senderName may not hold line breaks or the characters < > " @', field=field
+        )
+    # An RFC 2047 encoded word ("=?utf-8?q?Evil=0D=0ABcc:_x=40y?=") looks harmless, but it
+    # decodes into a display name with a line break or an address; "=?" starts every one.
+    if "=?" in text:
+        raise ValidationFailed(
+            "senderName may not hold MIME encoded words (=?charset?q?...?=)", field=field
+        )
+    return text
+
+
 def _clean(change: SettingsChange) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for key, value in change.changed().items():
@@ -91,16 +110,11 @@ def _clean(change: SettingsChange) -> dict[str, Any]:
         elif key in ("control_panel_url", "website_url"):
             values[key] = check_url(value, field=field_name(key))
         elif key == "sender_name":
-            values[key] = optional_text(value, field="senderName", max_length=100)
-            if values[key] and any(c in values[key] for c in '\r\n<>"@'):
-                raise ValidationFailed(
-                    'senderName may not hold line breaks or the characters < > " @',
-                    field="senderName",
-                )
+            values[key] = check_sender_name(value)
         elif key == "reply_to":
             values[key] = normalize_email(value, field="replyTo") if value else None
         elif key == "address":
-            values[key] = optional_text(value, field="address", max_length=1000)
+            values[key] = optional_text(value, field="address", max_length=1000, multiline=True)
         elif key == "enabled_events":
             if value is None:
                 values[key] = None

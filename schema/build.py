@@ -33,7 +33,9 @@ from schema.portal import PortalMutations, PortalToken
 from schema.prices import PriceMutations, PriceOverride, PriceQueries
 from schema.query_limits import alias_limit, depth_limit
 from schema.resellers import Reseller, ResellerMutations, ResellerQueries
+from schema.scalars import SCALAR_OVERRIDES
 from schema.sessions import SessionMutations
+from schema.storable_text import StorableText
 from schema.subscriptions import (
     CustomerSubscription,
     SubscriptionMutations,
@@ -129,9 +131,11 @@ def build_schema(*, development: bool = False, cost: CostPolicy | None = None) -
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             lambda: ParserCache(maxsize=CACHE_SIZE),
             lambda: ValidationCache(maxsize=CACHE_SIZE),
+            StorableText,
             lambda: QueryCost(policy, credits),
             CodedErrors,
             *([] if development else [IntrospectionForCallers]),
         ],
+        scalar_overrides=SCALAR_OVERRIDES,  # type: ignore[arg-type]
         config=StrawberryConfig(disable_field_suggestions=not development, sort_schema=True),
     )

@@ -5,16 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import orjson
+from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET
 
 from schema.context import Context, Services
 from schema.errors import BAD_USER_INPUT, SERVICE_UNAVAILABLE
+from server import json_codec
 from server.authentication import AuthenticatedPrincipal
 from server.overload import RETRY_AFTER_BUSY
 
@@ -81,5 +83,23 @@ class GraphQLView(GraphQL[Context, None]):
             sub_response.headers["Retry-After"] = str(RETRY_AFTER_BUSY)
         return result
 
+    def parse_json(self, data: str | bytes) -> Any:
+        try:
+            return json_codec.decode(data)
+        except json_codec.UnreadableJSON as exc:
+            raise HTTPException(400, str(exc)) from None
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        """A request refused before GraphQL runs (a body that is not JSON, an unknown operation
+        name) is answered like any other: JSON with a code, its text safe to encode."""
+        try:
+            return await super().run(request, context, root_value)
+        except HTTPException as exc:
+            return Response(
+                json_codec.encode(json_codec.request_error(exc.reason)),
+                status_code=exc.status_code,
+                media_type="application/json",
+            )
+
     def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
+        return json_codec.encode(data)

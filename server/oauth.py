@@ -13,6 +13,7 @@ from auth.oauth import TokenRequest, issue_client_token
 from auth.repositories import ApiClientRepository
 from auth.throttle import CLIENT
 from core.clock import utcnow
+from core.validation import unstorable
 from db.scope import TenantScope
 from limits.errors import RateLimited
 from schema.context import Services
@@ -47,7 +48,10 @@ class TokenEndpoint:
             return _error(400, "invalid_request", f"send the parameters as {FORM}")
         async with request.form(max_files=0, max_fields=10) as form:
             fields = {key: str(value) for key, value in form.items()}
-        basic_id, _ = extract_basic_authorization(request.headers)
+        try:
+            basic_id, _ = extract_basic_authorization(request.headers)
+        except UnicodeDecodeError:
+            return _error(401, "invalid_client", "the credentials are not UTF-8")
         presented = basic_id or fields.get("client_id")
         throttle = self.services.throttle
         address = request.client.host if request.client else None
@@ -72,7 +76,7 @@ class TokenEndpoint:
 
     async def _client(self, client_id: str | None) -> ApiClient | None:
         """The row the presented client id names: the id alone tells which tenant it is in."""
-        if not client_id or len(client_id) > 64:
+        if not client_id or len(client_id) > 64 or unstorable(client_id):
             return None
         system = TenantScope.system()
         async with self.services.db.read(system) as session:

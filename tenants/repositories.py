@@ -9,6 +9,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.validation import search_text
 from db.base import Base
 from db.database import CUSTOMER_KEYED
 from db.pagination import Page, PageRequest, count, keyset_page
@@ -67,9 +68,10 @@ class ScopedRepository(Generic[M]):
 
 
 def _search(statement: Select[Any], search: str | None, *columns: Any) -> Select[Any]:
-    if not search or not search.strip():
+    term = search_text(search)
+    if term is None:
         return statement
-    term = search.strip().lower()
+    term = term.lower()
     return statement.where(or_(*(func.lower(c).contains(term, autoescape=True) for c in columns)))
 
 

@@ -19,7 +19,7 @@ from billing.statements import Entry
 from core.currency import minor_units
 from documents import csv_files
 from documents.content import InvoiceDocument, StatementLine
-from documents.csv_files import FORMULA_STARTS, cell
+from documents.csv_files import DELIMITERS, FORMULA_STARTS, TRIGGERS, cell
 from tests.documents import (
     BUYER,
     SELLER,
@@ -622,19 +622,78 @@ def test_harmless_text_is_left_alone(text: str):
 
 
 @given(st.text())
-def test_any_text_is_itself_or_itself_behind_an_apostrophe(text: str):
+def test_any_text_is_itself_or_itself_with_apostrophes_before_its_formulas(text: str):
     # given
     doc = invoice_with_text(text)
 
     # when
     (row,) = records(csv_files.invoice_csv(doc))
 
-    # then
+    # then only apostrophes were added, and only where a formula would start
     for column in TEXT_COLUMNS["csv"]:
         value = row[column]
-        assert value in (text, "'" + text)
+        assert value.replace("'", "") == text.replace("'", "")
         assert not value.startswith(FORMULA_STARTS)
-        assert (value != text) == text.startswith(FORMULA_STARTS)
+        assert (value != text) == needs_guard(text)
+
+
+def needs_guard(text: str) -> bool:
+    return text.startswith(FORMULA_STARTS) or any(
+        text[n:].lstrip(' \u00a0"').startswith(tuple(TRIGGERS))
+        for n in range(len(text))
+        if n == 0 or text[n - 1] in DELIMITERS
+    )
+
+
+def formula_cells(data: bytes, delimiter: str) -> list[str]:
+    """The cells a spreadsheet splitting on ``delimiter`` would take for formulas, once it trimmed
+    blanks, tabs and carriage returns (a plain decimal such as "-5.00" is a number)."""
+    rows = csv.reader(io.StringIO(data.decode("utf-8"), newline=""), delimiter=delimiter)
+    cells = [c for row in rows for c in row]
+    return [
+        c
+        for c in cells
+        if c.lstrip(" \u00a0\t\r").startswith(tuple(TRIGGERS)) and not PLAIN_DECIMAL.match(c)
+    ]
+
+
+hostile_text = st.text(
+    alphabet=st.sampled_from([*DELIMITERS, *TRIGGERS, " ", "\u00a0", '"', "'", "a", "1", "("]),
+    max_size=24,
+)
+
+
+@given(text=hostile_text, delimiter=st.sampled_from([",", ";", "\t", "|"]))
+def test_no_cell_is_a_formula_whatever_the_delimiter_a_spreadsheet_guesses(
+    text: str, delimiter: str
+):
+    # given hostile text in every text cell of every export
+    doc = invoice_with_text(text)
+    statement = make_statement(lines=[StatementLine(text, make_line(1, description=text))])
+    exports = [
+        csv_files.invoice_csv(doc),
+        csv_files.invoice_detailed_csv(doc),
+        csv_files.statement_detailed_csv(statement),
+    ]
+
+    # when each is read splitting on another delimiter, then no cell is a formula
+    for data in exports:
+        assert formula_cells(data, delimiter) == []
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
+def test_formulas_behind_a_semicolon_are_neutralised(delimiter: str):
+    # given a name that is harmless to a comma reader but three cells to a semicolon reader
+    doc = invoice_with_text("Acme;=1+1;@SUM(9)")
+
+    # when
+    data = csv_files.invoice_csv(doc)
+
+    # then it is quoted, each formula behind an apostrophe
+    assert b"\"Acme;'=1+1;'@SUM(9)\"" in data
+    assert formula_cells(data, delimiter) == []
+    (row,) = records(data)
+    assert row["buyer"] == "Acme;'=1+1;'@SUM(9)"
 
 
 # --- text -------------------------------------------------------------------------------------
