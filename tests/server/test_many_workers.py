@@ -40,6 +40,8 @@ pytestmark = pytest.mark.parametrize(
 LOGIN = """mutation($email: String!, $password: String!) {
   login(input: {email: $email, password: $password}) { accessToken errors { code } } }"""
 INVOICE = "query($id: ID!) { node(id: $id) { ... on Invoice { number downloadUrl(format: PDF) } } }"
+WIDE = """{ customers(first: 100) { edges { node { reseller { customers(first: 100) {
+  edges { node { id } } } } } } } }"""
 GRANT = """mutation($id: ID!, $enabled: Boolean!) {
   setBillingAccess(input: {userId: $id, enabled: $enabled}) { errors { code } } }"""
 
@@ -65,6 +67,10 @@ def _environment(settings: Settings, smtp: SmtpServer, data_dir: Path) -> dict[s
         "SMTP_STARTTLS": "false",
         "OUTBOX_POLL_SECONDS": "0.05",
         "DB_POOL_SIZE": "3",
+        # A small, slowly restored cost budget, to see both processes spend the same one.
+        "QUERY_COST_LIMIT": "25000",
+        "COST_BUDGET": "25000",
+        "COST_RESTORE_RATE": "1",
         "PYTHONUNBUFFERED": "1",
     }
 
@@ -207,3 +213,33 @@ async def test_each_queued_email_is_sent_once_by_three_dispatchers(db: Database,
             select(func.count()).where(OutboxMessage.status == DeliveryStatus.SENT)
         )
     assert sent == 40
+
+
+async def test_limits_are_counted_once_for_all_processes(world: World, processes):
+    first, second, _smtp = processes
+    assert first.base_url and second.base_url
+    # given a caller whose one query spends more than half of its reseller's budget
+    member = world.token("member", world.a)
+    spent = await _gql(first.base_url, WIDE, {}, member)
+    assert spent["status"] == 200 and "errors" not in spent, spent
+    assert 12_500 < spent["extensions"]["cost"]["requestedQueryCost"] <= 25_000
+    # when it asks the other process for the same
+    refused = await _gql(second.base_url, WIDE, {}, member)
+    # then the other process knows the budget is spent
+    assert refused["status"] == 429, refused
+    assert [e["extensions"]["code"] for e in refused["errors"]] == ["RATE_LIMITED"]
+    # and another reseller's budget is its own
+    assert (await _gql(second.base_url, WIDE, {}, world.token("member", world.b)))["status"] == 200
+
+    # given wrong passwords for one account, sent to both processes in turn
+    codes = []
+    for attempt in range(8):
+        server = first if attempt % 2 == 0 else second
+        assert server.base_url
+        answer = await _gql(
+            server.base_url, LOGIN, {"email": "owner@alpha.example", "password": "wrong!"}
+        )
+        codes += [e["code"] for e in answer["data"]["login"]["errors"]]
+    # then the back-off counted them together: five free guesses, then waiting, at either
+    assert codes[:5] == ["INVALID_CREDENTIALS"] * 5
+    assert set(codes[5:]) == {"RATE_LIMITED"}
