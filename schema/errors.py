@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from strawberry.extensions import MaskErrors
@@ -20,7 +21,10 @@ FORBIDDEN = "FORBIDDEN"
 BILLING_ACCESS_REQUIRED = "BILLING_ACCESS_REQUIRED"
 NOT_FOUND = "NOT_FOUND"
 BAD_USER_INPUT = "BAD_USER_INPUT"
-INTERNAL = "INTERNAL"
+INTERNAL = "INTERNAL_SERVER_ERROR"
+# Before execution (the names Apollo's tools and the graphql-http audit look for):
+GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"  # not GraphQL at all
+GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"  # GraphQL, but not valid for our schema
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 RATE_LIMITED = "RATE_LIMITED"
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"  # no database connection free in time: retry
@@ -78,21 +82,56 @@ class CodedErrors(MaskErrors):
         super().__init__(should_mask_error=lambda _: True, error_message="Internal server error.")
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        return [self._coded(error) for error in errors]
+        before = {id(e) for e in self.execution_context.pre_execution_errors or ()}
+        return [self._coded(error, id(error) in before) for error in errors]
 
-    def _coded(self, error: GraphQLError) -> GraphQLError:
+    def _coded(self, error: GraphQLError, before_execution: bool = False) -> GraphQLError:
         original = error.original_error
         if isinstance(original, DomainError):
             problem = original.problems[0]
             return _copy(error, problem.message, {"code": problem.code, "field": problem.field})
         if original is None or isinstance(original, GraphQLError):
-            code = (error.extensions or {}).get("code") or BAD_USER_INPUT
-            return _copy(error, error.message, {**(error.extensions or {}), "code": code})
+            code = (error.extensions or {}).get("code") or _uncoded(error, before_execution)
+            extensions = {**(error.extensions or {}), "code": code}
+            if code == BAD_USER_INPUT and "field" not in extensions:
+                extensions["field"] = variable_path(error.message)
+            return _copy(error, error.message, extensions)
         known = overloaded(original)
         if known is not None:
             return _copy(error, known[1], {"code": known[0]})
         log.error("unexpected error in %s", error.path, exc_info=original)
         return _copy(error, self.error_message, {"code": INTERNAL})
+
+
+_VARIABLE_PATH = re.compile(r"^Variable '\$(\w+)' has invalid value(?: at ((?:\.\w+|\[\d+\])+))?")
+
+
+# graphql-core's words for a variable's value that its type does not take (bad input, not a bad
+# document): it is coerced before execution, with the document's validation.
+_BAD_VARIABLE = re.compile(
+    r"^Variable '\$\w+' (has invalid value|of required type .* was not provided"
+    r"|of non-null type .* must not be null)"
+)
+
+
+def variable_path(message: str) -> str | None:
+    """The input field a variable's value failed at, as payload errors name fields:
+    "Variable '$input' has invalid value at .periodEnd: ..." -> "input.periodEnd"."""
+    found = _VARIABLE_PATH.match(message)
+    if found is None:
+        return None
+    steps = re.findall(r"\.(\w+)|\[(\d+)\]", found.group(2) or "")
+    return ".".join([found.group(1), *(name or index for name, index in steps)])
+
+
+def _uncoded(error: GraphQLError, before_execution: bool) -> str:
+    """graphql-core's own errors carry no code: a syntax error, a document our schema refuses,
+    or (during execution) variables that do not fit their types, which is bad input."""
+    if isinstance(error, GraphQLSyntaxError):
+        return GRAPHQL_PARSE_FAILED
+    if _BAD_VARIABLE.match(error.message) or not before_execution:
+        return BAD_USER_INPUT
+    return GRAPHQL_VALIDATION_FAILED
 
 
 def _copy(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:

@@ -30,6 +30,7 @@ from notifications.emails import Composer
 from schema import build_schema
 from schema.context import Services
 from schema.cost import CostPolicy
+from schema.errors import INTERNAL
 from server.authentication import BearerTokenBackend, unauthenticated
 from server.body_limit import BodyLimit
 from server.demo import seed_demo
@@ -61,7 +62,7 @@ async def prepare_database(settings: Settings, db: Database) -> None:
 async def internal_error(_request: Request, _exc: Exception) -> JSONResponse:
     log.exception("unhandled error")
     return JSONResponse(
-        {"errors": [{"message": "Internal server error.", "extensions": {"code": "INTERNAL"}}]},
+        {"errors": [{"message": "Internal server error.", "extensions": {"code": INTERNAL}}]},
         status_code=500,
     )
 

@@ -15,7 +15,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
 from schema.context import Context, Services
-from schema.errors import BAD_USER_INPUT, SERVICE_UNAVAILABLE
+from schema.errors import BAD_USER_INPUT, GRAPHQL_PARSE_FAILED, SERVICE_UNAVAILABLE
 from server import json_codec
 from server.authentication import AuthenticatedPrincipal
 from server.overload import RETRY_AFTER_BUSY
@@ -57,11 +57,13 @@ class GraphQLView(GraphQL[Context, None]):
     async def process_result(
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
-        """Errors raised before execution (syntax) skip the schema's extensions: code them here."""
+        """Errors raised before the schema's extensions run (a syntax error) are coded here."""
         response = await super().process_result(request, result)
         for error in response.get("errors") or []:
             extensions = error.setdefault("extensions", {})
-            extensions.setdefault("code", BAD_USER_INPUT)
+            if "code" not in extensions:
+                syntax = str(error.get("message", "")).startswith("Syntax Error")
+                extensions["code"] = GRAPHQL_PARSE_FAILED if syntax else BAD_USER_INPUT
         return response
 
     async def execute_single(

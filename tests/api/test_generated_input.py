@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from hypothesis_graphql import nodes
 
 from schema.build import build_schema
+from schema.errors import INTERNAL
 from schema.relay import to_global_id
 from tests.catalog import make_catalog
 from tests.conftest import Api
@@ -177,4 +178,4 @@ async def test_no_generated_operation_is_internal(api: Api, db, world: World, wh
     assert response.status_code < 500, document
     body = json.loads(response.content)
     codes = [e.get("extensions", {}).get("code") for e in body.get("errors") or []]
-    assert "INTERNAL" not in codes, body
+    assert INTERNAL not in codes, body

@@ -31,7 +31,7 @@ async def test_depth_13_is_rejected_before_execution(api, world: World):
     assert [e["message"] for e in rejected["errors"]] == [
         "'anonymous' exceeds maximum operation depth of 12"
     ]
-    assert error_codes(rejected) == ["BAD_USER_INPUT"]
+    assert error_codes(rejected) == ["GRAPHQL_VALIDATION_FAILED"]
 
 
 async def test_too_many_aliases_are_rejected(api, world: World):
@@ -53,12 +53,23 @@ async def test_too_many_tokens_are_rejected(api, world: World):
 async def test_no_field_suggestions_outside_development(api, world: World):
     body = await api("{ customer { id } }", token=world.token("owner", world.a))
     assert "Did you mean" not in str(body)
-    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert error_codes(body) == ["GRAPHQL_VALIDATION_FAILED"]
 
 
 async def test_syntax_errors_have_a_code(api):
     body = await api("{ viewer ")
-    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert error_codes(body) == ["GRAPHQL_PARSE_FAILED"]
+
+
+async def test_a_value_its_variable_cannot_take_is_bad_input_naming_the_field(api, world: World):
+    body = await api(
+        "mutation($input: CreateCustomerInput!) { createCustomer(input: $input) { errors { code } } }",
+        {"input": {"name": "X", "email": "x@y.example", "currency": "EUR", "taxRate": "lots"}},
+        token=world.token("owner", world.a),
+    )
+    assert [(e["extensions"]["code"], e["extensions"].get("field")) for e in body["errors"]] == [
+        ("BAD_USER_INPUT", "input.taxRate")
+    ]
 
 
 async def test_unexpected_errors_are_masked(api, world: World, monkeypatch):
@@ -80,7 +91,7 @@ async def test_unexpected_errors_are_masked(api, world: World, monkeypatch):
             "message": "Internal server error.",
             "locations": [{"line": 1, "column": 3}],
             "path": ["customers"],
-            "extensions": {"code": "INTERNAL"},
+            "extensions": {"code": "INTERNAL_SERVER_ERROR"},
         }
     ]
     assert "SELECT" not in str(body)
