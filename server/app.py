@@ -12,6 +12,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -163,13 +164,31 @@ def create_app(settings: Settings) -> Starlette:
         exception_handlers={500: internal_error, PoolTimeout: database_busy},
         lifespan=lifespan,
         middleware=[
+            *_cors(settings),
             Middleware(
                 BodyLimit,
                 max_bytes=settings.max_body_bytes,
                 multipart_max_bytes=settings.max_upload_bytes,
-            )
+            ),
         ],
     )
     app.state.settings = settings
     app.state.services = services
     return app
+
+
+def _cors(settings: Settings) -> list[Middleware]:
+    """A control panel on its own origin calls the API from the browser: the allow-listed
+    origins may send the Authorization header (no cookies: credentials are bearer tokens)."""
+    if not settings.cors_origins:
+        return []
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["Retry-After"],
+            max_age=600,
+        )
+    ]

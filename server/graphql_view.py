@@ -26,11 +26,12 @@ GRAPHIQL_PAGE = Path(__file__).resolve().parent / "graphiql" / "index.html"
 class GraphQLView(GraphQL[Context, None]):
     def __init__(self, schema: Any, services: Services) -> None:
         # Multipart (file uploads) is safe to accept: credentials travel in the Authorization
-        # header only, never in cookies, so a cross-site form cannot send them.
+        # header only, never in cookies, so a cross-site form cannot send them. Queries may come
+        # over GET (GraphQL over HTTP; Apollo's useGETForQueries); mutations never do.
         super().__init__(
             schema,
             graphql_ide="graphiql",
-            allow_queries_via_get=False,
+            allow_queries_via_get=True,
             multipart_uploads_enabled=True,
         )
         self.services = services
@@ -97,10 +98,15 @@ class GraphQLView(GraphQL[Context, None]):
         try:
             return await super().run(request, context, root_value)
         except HTTPException as exc:
+            status, headers = exc.status_code, {}
+            if request.method == "GET" and "not allowed when using GET" in exc.reason:
+                # GraphQL over HTTP: a mutation sent over GET is the wrong method, not bad input.
+                status, headers = 405, {"Allow": "POST"}
             return Response(
                 json_codec.encode(json_codec.request_error(exc.reason)),
-                status_code=exc.status_code,
+                status_code=status,
                 media_type="application/json",
+                headers=headers,
             )
 
     def encode_json(self, data: object) -> bytes:

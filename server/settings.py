@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 
@@ -62,6 +63,7 @@ class Settings:
     platform_name: str = "channelbill"
     platform_invoice_prefix: str = "CB"
     payment_terms_days: int = 30
+    cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 1024 * 1024
     max_upload_bytes: int = 2 * 1024 * 1024  # multipart: a 512 KB logo, or one too big to take
     query_cost_limit: int = 25_000
@@ -174,6 +176,7 @@ class Settings:
             platform_name=env.get("PLATFORM_NAME", "channelbill"),
             platform_invoice_prefix=env.get("PLATFORM_INVOICE_PREFIX", "CB"),
             payment_terms_days=int(env.get("PAYMENT_TERMS_DAYS", "30")),
+            cors_origins=_origins(env.get("CORS_ORIGINS", "")),
             max_body_bytes=int(env.get("MAX_BODY_BYTES", str(1024 * 1024))),
             max_upload_bytes=int(env.get("MAX_UPLOAD_BYTES", str(2 * 1024 * 1024))),
             query_cost_limit=int(env.get("QUERY_COST_LIMIT", "25000")),
@@ -220,3 +223,13 @@ def _async_url(url: str) -> str:
     if backend in driver and parsed.drivername != driver[backend]:
         parsed = parsed.set(drivername=driver[backend])
     return parsed.render_as_string(hide_password=False)
+
+
+def _origins(value: str) -> tuple[str, ...]:
+    """CORS_ORIGINS: origins separated by commas or spaces, each scheme://host[:port]."""
+    origins = tuple(part.rstrip("/") for part in value.replace(",", " ").split() if part)
+    for origin in origins:
+        parsed = urlsplit(origin)
+        if parsed.scheme not in {"http", "https"} or not parsed.netloc or parsed.path:
+            raise SettingsError(f"CORS_ORIGINS: {origin!r} is not an origin (https://host:port)")
+    return origins
