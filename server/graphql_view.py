@@ -10,13 +10,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.file_uploads.utils import replace_placeholders_with_files
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
 from schema.context import Context, Services
 from schema.errors import BAD_USER_INPUT, GRAPHQL_PARSE_FAILED, SERVICE_UNAVAILABLE
-from server import json_codec
+from server import json_codec, multipart
 from server.authentication import AuthenticatedPrincipal
 from server.overload import RETRY_AFTER_BUSY
 
@@ -108,6 +109,32 @@ class GraphQLView(GraphQL[Context, None]):
                 media_type="application/json",
                 headers=headers,
             )
+
+    async def parse_multipart(self, request: Any) -> dict[str, str]:
+        """Uploads follow the multipart request spec, or nothing runs (400)."""
+        try:
+            form_data = await request.get_form_data()
+        except ValueError:
+            raise HTTPException(400, "Unable to parse the multipart body") from None
+        try:
+            raw_operations = form_data.form.get("operations")
+            raw_map = form_data.form.get("map")
+            if not isinstance(raw_operations, str | bytes) or not isinstance(raw_map, str | bytes):
+                raise HTTPException(400, "a multipart request needs its operations and map parts")
+            operations = self.parse_json(raw_operations)
+            files_map = self.parse_json(raw_map)
+            try:
+                # Starlette hands the whole form as "files": its files are what is not text.
+                uploads = {k for k, v in form_data.files.items() if not isinstance(v, str)}
+                multipart.check(operations, files_map, uploads)
+            except multipart.MalformedMultipart as problem:
+                raise HTTPException(400, str(problem)) from None
+        except HTTPException:
+            for upload in form_data.files.values():  # nothing will read them: free them now
+                if not isinstance(upload, str):
+                    await upload.close()
+            raise
+        return replace_placeholders_with_files(operations, files_map, form_data.files)
 
     def encode_json(self, data: object) -> bytes:
         return json_codec.encode(data)
