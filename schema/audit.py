@@ -7,6 +7,7 @@ and totalCount agree, and node(id:) on one answers BILLING_ACCESS_REQUIRED.
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 import strawberry
@@ -28,9 +29,24 @@ from tenants.audit import AuditEvent as AuditRow
 from tenants.audit import AuditRepository, is_billing_event
 
 
+@strawberry.enum(
+    description=(
+        "What kind of caller did something: USER (a reseller's user), PLATFORM_ADMIN (platform"
+        " staff), API_CLIENT (a reseller's back end), PORTAL (a customer portal), SYSTEM"
+        " (channelbill itself: a job, a limit)."
+    )
+)
+class ActorKind(enum.StrEnum):
+    USER = "USER"
+    PLATFORM_ADMIN = "PLATFORM_ADMIN"
+    API_CLIENT = "API_CLIENT"
+    PORTAL = "PORTAL"
+    SYSTEM = "SYSTEM"
+
+
 @strawberry.type(description="Who acted, as recorded at the time.")
 class AuditActor:
-    kind: str = strawberry.field(description="USER, PLATFORM_ADMIN, API_CLIENT, PORTAL or SYSTEM.")
+    kind: ActorKind = strawberry.field(description="What kind of caller it was.")
     actor_id: strawberry.ID | None = strawberry.field(
         description=(
             "Global id of the actor, if any. Not an `id`: the name is a snapshot, and a client"
@@ -61,7 +77,7 @@ class AuditEvent(Node):
             id=strawberry.ID(to_global_id("AuditEvent", row.id)),
             action=row.action,
             actor=AuditActor(
-                kind=row.actor_kind,
+                kind=ActorKind(row.actor_kind),
                 actor_id=(
                     strawberry.ID(to_global_id(actor_type, row.actor_id)) if row.actor_id else None
                 ),

@@ -91,7 +91,7 @@ def _isoformat(value: date) -> str:
 DATE = ScalarDefinition(
     name="Date",
     description="A calendar day, ISO 8601 (2026-11-01), between 1900-01-01 and 9000-12-31.",
-    specified_by_url=None,
+    specified_by_url="https://scalars.graphql.org/andimarek/local-date.html",
     serialize=_isoformat,
     parse_value=parse_date,
     parse_literal=None,
@@ -103,7 +103,7 @@ DATE_TIME = ScalarDefinition(
         "An instant, ISO 8601 with a time zone offset (2026-11-01T09:30:00+01:00), between"
         " 1900-01-01 and 9000-12-31 in UTC."
     ),
-    specified_by_url=None,
+    specified_by_url="https://scalars.graphql.org/andimarek/date-time.html",
     serialize=_isoformat,
     parse_value=parse_datetime,
     parse_literal=None,
@@ -115,7 +115,7 @@ DECIMAL = ScalarDefinition(
         'An exact decimal number as a string ("12.30"), at most 30 digits before and after the'
         " point; each field says what it accepts."
     ),
-    specified_by_url=None,
+    specified_by_url="https://speleotrove.com/decimal/daconvs.html#refnumsyn",
     serialize=str,
     parse_value=parse_decimal,
     parse_literal=None,
