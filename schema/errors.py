@@ -29,6 +29,11 @@ QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 RATE_LIMITED = "RATE_LIMITED"
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"  # no database connection free in time: retry
 TIMEOUT = "TIMEOUT"  # the request or one of its statements ran past its time limit
+# Persisted queries (Apollo's codes, which its persisted-query link looks for):
+PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"  # send the hash again with the query
+PERSISTED_QUERY_HASH_MISMATCH = "PERSISTED_QUERY_HASH_MISMATCH"
+PERSISTED_QUERY_TOO_LARGE = "PERSISTED_QUERY_TOO_LARGE"
+DOCUMENT_NOT_TRUSTED = "DOCUMENT_NOT_TRUSTED"  # TRUSTED_DOCUMENTS is set and names no such one
 QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE for a statement_timeout
 
 

@@ -43,6 +43,7 @@ from server.mail import build_dispatcher
 from server.oauth import TokenEndpoint
 from server.overload import TimeLimit, database_busy
 from server.pages import Pages
+from server.persisted import PersistedQueries, load_trusted
 from server.settings import Settings
 from tenants.rls import check_app_role
 
@@ -123,7 +124,8 @@ def create_app(settings: Settings) -> Starlette:
     )
     services = build_services(settings, db)
     schema = build_schema(development=settings.development, cost=cost_policy(settings))
-    graphql = GraphQLView(schema, services)
+    trusted = load_trusted(settings.trusted_documents) if settings.trusted_documents else None
+    graphql = GraphQLView(schema, services, PersistedQueries(trusted))
     time_limit = Middleware(TimeLimit, seconds=settings.request_timeout_seconds)
     dispatcher = build_dispatcher(settings, db) if settings.outbox_dispatch else None
     callers = Callers(db, services.signer)
@@ -174,6 +176,7 @@ def create_app(settings: Settings) -> Starlette:
     )
     app.state.settings = settings
     app.state.services = services
+    app.state.persisted = graphql.persisted  # per process: see server/persisted.py
     return app
 
 

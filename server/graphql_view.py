@@ -1,7 +1,9 @@
-"""POST /graphql (orjson responses) and GET /graphql (GraphiQL with self-hosted assets)."""
+"""POST /graphql (orjson responses), GET /graphql (queries; GraphiQL with self-hosted assets),
+and persisted queries over both."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +18,17 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
 from schema.context import Context, Services
-from schema.errors import BAD_USER_INPUT, GRAPHQL_PARSE_FAILED, SERVICE_UNAVAILABLE
+from schema.errors import BAD_USER_INPUT, GRAPHQL_PARSE_FAILED, SERVICE_UNAVAILABLE, ApiError
 from server import json_codec, multipart
 from server.authentication import AuthenticatedPrincipal
 from server.overload import RETRY_AFTER_BUSY
+from server.persisted import PersistedQueries, PersistedQueryError
 
 GRAPHIQL_PAGE = Path(__file__).resolve().parent / "graphiql" / "index.html"
 
 
 class GraphQLView(GraphQL[Context, None]):
-    def __init__(self, schema: Any, services: Services) -> None:
+    def __init__(self, schema: Any, services: Services, persisted: PersistedQueries) -> None:
         # Multipart (file uploads) is safe to accept: credentials travel in the Authorization
         # header only, never in cookies, so a cross-site form cannot send them. Queries may come
         # over GET (GraphQL over HTTP; Apollo's useGETForQueries); mutations never do.
@@ -36,6 +39,7 @@ class GraphQLView(GraphQL[Context, None]):
             multipart_uploads_enabled=True,
         )
         self.services = services
+        self.persisted = persisted
         self._graphiql_html = GRAPHIQL_PAGE.read_text(encoding="utf-8")
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
@@ -43,6 +47,13 @@ class GraphQLView(GraphQL[Context, None]):
         principal = user.principal if isinstance(user, AuthenticatedPrincipal) else None
         return Context(
             services=self.services, principal=principal, request=request, response=response
+        )
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        """A persisted query over GET has no ``query`` either, and Apollo's link may send it with
+        ``Accept: */*``: the ``extensions`` parameter says it is a request, not a browser."""
+        return "extensions" not in request.query_params and super().should_render_graphql_ide(
+            request
         )
 
     async def render_graphql_ide(self, request: Request) -> Response:
@@ -77,7 +88,14 @@ class GraphQLView(GraphQL[Context, None]):
         root_value: Any,
         request_data: Any,
     ) -> ExecutionResult:
-        """A database too busy to serve any part of the answer makes the whole answer a 503."""
+        """A persisted query's hash becomes its document first (a refusal is a GraphQL error
+        with a code, answered 200 as Apollo's link expects). A database too busy to serve any
+        part of the answer makes the whole answer a 503."""
+        try:
+            query = self.persisted.resolve(request_data.query, request_data.extensions)
+        except PersistedQueryError as refused:
+            return ExecutionResult(data=None, errors=[ApiError(refused.message, refused.code)])
+        request_data = replace(request_data, query=query)
         result = await super().execute_single(
             request, request_adapter, sub_response, context, root_value, request_data
         )

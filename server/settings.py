@@ -72,6 +72,7 @@ class Settings:
     request_timeout_seconds: float = 30.0
     db_statement_timeout_seconds: float = 30.0
     db_pool_timeout_seconds: float = 2.0
+    trusted_documents: Path | None = None  # JSON {sha256: document}: only those may run
 
     @property
     def development(self) -> bool:
@@ -185,6 +186,9 @@ class Settings:
             request_timeout_seconds=float(env.get("REQUEST_TIMEOUT_SECONDS", "30")),
             db_statement_timeout_seconds=float(env.get("DB_STATEMENT_TIMEOUT_SECONDS", "30")),
             db_pool_timeout_seconds=float(env.get("DB_POOL_TIMEOUT_SECONDS", "2")),
+            trusted_documents=Path(env["TRUSTED_DOCUMENTS"])
+            if env.get("TRUSTED_DOCUMENTS")
+            else None,
         ).validate()
 
 
