@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ LOGIN_OWNER = (
 STARTUP_TIMEOUT_S = 30.0
 SHUTDOWN_TIMEOUT_S = 10.0
 PAGE_TIMEOUT_MS = 15_000
+SHORT_ACCESS_TOKEN_TTL_S = 3
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -122,9 +124,10 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=SHUTDOWN_TIMEOUT_S)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """`channelbill serve` on a free port, with a fresh SQLite database and the demo data."""
+@contextmanager
+def _serving(tmp_path_factory: pytest.TempPathFactory, **settings: str) -> Iterator[LiveServer]:
+    """`channelbill serve` on a free port, with a fresh SQLite database, the demo data and the
+    given extra settings (environment variables)."""
     data_dir = tmp_path_factory.mktemp("browser")
     port = _free_port()
     live = LiveServer(url=f"http://{LOCAL_HOST}:{port}", log_path=data_dir / "server.log")
@@ -132,7 +135,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         process = subprocess.Popen(
             [sys.executable, "-m", "server.cli", "serve"],
             cwd=REPO_ROOT,
-            env=_server_env(port, data_dir),
+            env={**_server_env(port, data_dir), **settings},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -145,6 +148,21 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield live
     finally:
         _stop(process)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The server with its default settings."""
+    with _serving(tmp_path_factory) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def short_lived_tokens_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The server handing out access tokens that expire after SHORT_ACCESS_TOKEN_TTL_S, so a
+    test can wait past one's lifetime."""
+    with _serving(tmp_path_factory, ACCESS_TOKEN_TTL_SECONDS=str(SHORT_ACCESS_TOKEN_TTL_S)) as live:
+        yield live
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +241,7 @@ def offline_page(browser: Browser) -> Iterator[OfflinePage]:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:
     """On a failure, show what the server printed next to the failure itself."""
     report = yield
-    live = getattr(item, "funcargs", {}).get("server")
-    if report.failed and isinstance(live, LiveServer) and live.log_path.is_file():
-        report.sections.append(("channelbill serve output", live.output()))
+    for live in getattr(item, "funcargs", {}).values():
+        if report.failed and isinstance(live, LiveServer) and live.log_path.is_file():
+            report.sections.append(("channelbill serve output", live.output()))
     return report

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
-import pytest
-from playwright.sync_api import Locator, Page, expect
+import time
+from dataclasses import dataclass
 
-from tests.browser.conftest import ARTIFACTS, PAGE_TIMEOUT_MS, LiveServer, OfflinePage
+import httpx
+import pytest
+from playwright.sync_api import Locator, Page, Request, expect
+
+from auth.tokens import LEEWAY_SECONDS
+from tests.browser.conftest import (
+    ARTIFACTS,
+    DEMO_PASSWORD,
+    PAGE_TIMEOUT_MS,
+    SHORT_ACCESS_TOKEN_TTL_S,
+    LiveServer,
+    OfflinePage,
+)
 
 pytestmark = pytest.mark.browser
 
 VIEWER_QUERY = "{ viewer { kind user { email role } reseller { name } } }"
+SIGNED_IN_QUERY = "{ viewer { kind user { email } } }"
+SCREENSHOTS = ARTIFACTS / "graphiql"
 
 
 class GraphiQL:
@@ -27,6 +41,20 @@ class GraphiQL:
         )
         self.execute_button = page.locator("button.graphiql-execute-button")
         self.result = page.locator(".graphiql-response .result-window")
+        self.bar = page.get_by_role("banner", name="Sign in")
+        self.signed_in_as = page.locator("#signed-in-as")
+        self.message = page.locator("#sign-in-message")
+
+    def sign_in(self, email: str, password: str = DEMO_PASSWORD, reseller: str = "") -> None:
+        self.bar.get_by_label("Email").fill(email)
+        self.bar.get_by_label("Password").fill(password)
+        self.bar.get_by_label("Reseller slug").fill(reseller)
+        self.bar.get_by_role("button", name="Sign in").click()
+        expect(self.signed_in_as).to_contain_text(f"Signed in as {email}")
+
+    def sign_out(self) -> None:
+        self.bar.get_by_role("button", name="Sign out").click()
+        expect(self.bar.get_by_role("button", name="Sign in")).to_be_visible()
 
     def open(self, server: LiveServer) -> None:
         response = self.page.goto(f"{server.url}/graphql", wait_until="load")
@@ -107,4 +135,147 @@ def test_without_a_token_the_viewer_query_is_unauthenticated(
     expect(graphiql.result).to_contain_text("UNAUTHENTICATED", timeout=PAGE_TIMEOUT_MS)
     expect(graphiql.result).to_contain_text("authentication required")
     expect(graphiql.result).not_to_contain_text("owner@acme.example")
+    assert_stayed_offline(offline_page)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One request the page sent to /graphql: what it asked and the bearer token it carried."""
+
+    body: str
+    bearer: str | None
+
+
+def record_graphql_requests(page: Page) -> list[Sent]:
+    sent: list[Sent] = []
+
+    def on_request(request: Request) -> None:
+        if request.url.endswith("/graphql") and request.method == "POST":
+            authorization = request.headers.get("authorization")
+            bearer = authorization.removeprefix("Bearer ") if authorization else None
+            sent.append(Sent(request.post_data or "", bearer))
+
+    page.on("request", on_request)
+    return sent
+
+
+def bearers_of_viewer_queries(sent: list[Sent]) -> list[str | None]:
+    return [s.bearer for s in sent if "viewer" in s.body and "__schema" not in s.body]
+
+
+def answers_401(server: LiveServer, token: str) -> bool:
+    with httpx.Client(base_url=server.url, timeout=10.0) as client:
+        response = client.post(
+            "/graphql",
+            json={"query": SIGNED_IN_QUERY},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    return response.status_code == 401
+
+
+def test_signing_in_from_the_bar_survives_the_access_tokens_expiry(
+    short_lived_tokens_server: LiveServer, offline_page: OfflinePage
+) -> None:
+    # given: GraphiQL on a server whose access tokens live a few seconds, signed in from the bar
+    server = short_lived_tokens_server
+    sent = record_graphql_requests(offline_page.page)
+    graphiql = GraphiQL(offline_page.page)
+    graphiql.open(server)
+    graphiql.sign_in("owner@acme.example")
+    expect(graphiql.signed_in_as).to_contain_text("Acme Cloud")
+    assert graphiql.type_query(SIGNED_IN_QUERY) == SIGNED_IN_QUERY
+    graphiql.run()
+    expect(graphiql.result).to_contain_text("owner@acme.example")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    offline_page.page.screenshot(path=SCREENSHOTS / "1-signed-in.png")
+    first_token = bearers_of_viewer_queries(sent)[-1]
+    assert first_token is not None
+
+    # when: the first access token has expired (and the server's leeway is over), and the query
+    # runs again
+    time.sleep(SHORT_ACCESS_TOKEN_TTL_S + LEEWAY_SECONDS + 1)
+    assert answers_401(server, first_token)
+    graphiql.type_query(SIGNED_IN_QUERY + " ")
+    graphiql.run()
+
+    # then: the page refreshed its token and the query still answers as the owner
+    expect(graphiql.result).to_contain_text("owner@acme.example")
+    expect(graphiql.result).not_to_contain_text("UNAUTHENTICATED")
+    assert any("refreshToken(input:" in s.body and s.bearer is None for s in sent)
+    assert bearers_of_viewer_queries(sent)[-1] not in (None, first_token)
+    offline_page.page.screenshot(path=SCREENSHOTS / "2-after-refresh.png")
+
+    # when: signed out, and the query runs again
+    graphiql.sign_out()
+    graphiql.type_query(SIGNED_IN_QUERY)
+    graphiql.run()
+
+    # then: the query is unauthenticated, and no request ever sent a token with the sign-in
+    expect(graphiql.result).to_contain_text("UNAUTHENTICATED")
+    expect(graphiql.result).not_to_contain_text("owner@acme.example")
+    assert bearers_of_viewer_queries(sent)[-1] is None
+    assert all(s.bearer is None for s in sent if "login(input:" in s.body)
+    offline_page.page.screenshot(path=SCREENSHOTS / "3-signed-out.png")
+    assert_stayed_offline(offline_page)
+
+
+def test_a_stale_header_in_the_headers_tab_does_not_block_a_platform_admin_signing_in(
+    server: LiveServer, offline_page: OfflinePage
+) -> None:
+    # given: GraphiQL with a token in the Headers tab that the server refuses
+    graphiql = GraphiQL(offline_page.page)
+    graphiql.open(server)
+    graphiql.type_headers('{"Authorization": "Bearer expired-or-pasted-wrong"}')
+    assert graphiql.type_query(SIGNED_IN_QUERY) == SIGNED_IN_QUERY
+    graphiql.run()
+    expect(graphiql.result).to_contain_text("invalid or expired token")
+    expect(graphiql.message).to_contain_text("Authorization header in the Headers tab was refused")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    offline_page.page.screenshot(path=SCREENSHOTS / "4-stale-header.png")
+
+    # when: the platform admin signs in from the bar, the header still in the tab, and reruns
+    graphiql.sign_in("admin@example.com")
+    graphiql.type_query(SIGNED_IN_QUERY + " ")
+    graphiql.run()
+
+    # then: the bar's token replaced the stale one and the query answers as the admin
+    expect(graphiql.signed_in_as).to_contain_text("platform admin")
+    expect(graphiql.result).to_contain_text('"kind": "PLATFORM_ADMIN"')
+    expect(graphiql.result).not_to_contain_text("invalid or expired token")
+    expect(graphiql.message).to_contain_text("Authorization header is not sent while you are")
+    offline_page.page.screenshot(path=SCREENSHOTS / "5-admin-over-stale-header.png")
+    assert_stayed_offline(offline_page)
+
+
+def test_a_refused_access_token_is_refreshed_and_the_query_retried(
+    server: LiveServer, offline_page: OfflinePage
+) -> None:
+    # given: a signed-in page whose access token the server no longer accepts (kept in this tab's
+    # session storage, which survives a reload)
+    sent = record_graphql_requests(offline_page.page)
+    graphiql = GraphiQL(offline_page.page)
+    graphiql.open(server)
+    graphiql.sign_in("owner@acme.example")
+    offline_page.page.evaluate(
+        """() => {
+            const key = "channelbill.graphiql.session";
+            const stored = JSON.parse(sessionStorage.getItem(key));
+            sessionStorage.setItem(key, JSON.stringify({ ...stored, access: "revoked" }));
+        }"""
+    )
+    graphiql.open(server)
+    expect(graphiql.signed_in_as).to_contain_text("Signed in as owner@acme.example")
+
+    # when: a query runs
+    assert graphiql.type_query(SIGNED_IN_QUERY) == SIGNED_IN_QUERY
+    graphiql.run()
+
+    # then: the first request with the refused token (GraphiQL's schema fetch, on opening) made
+    # the page refresh once and retry, and the query answers as the owner with the new token
+    expect(graphiql.result).to_contain_text("owner@acme.example")
+    refused = next(i for i, s in enumerate(sent) if s.bearer == "revoked")
+    refreshes = [i for i, s in enumerate(sent) if "refreshToken(input:" in s.body]
+    assert len(refreshes) == 1 and refreshes[0] > refused
+    assert sent[refreshes[0] + 1].body == sent[refused].body  # the retry
+    assert bearers_of_viewer_queries(sent)[-1] not in (None, "revoked")
     assert_stayed_offline(offline_page)
