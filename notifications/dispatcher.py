@@ -1,6 +1,7 @@
 """The outbox dispatcher: delivers queued messages, at least once, without holding the database.
 
-Each round (``run_once``) has three steps, each its own short transaction or none at all:
+It runs the leased loop of ``jobs.leases``. Each round (``run_once``) has three steps, each its
+own short transaction or none at all:
 
 1. claim: one UPDATE takes a batch of due messages, leases them (``locked_until``) and counts
    the attempt, then commits. On PostgreSQL the batch is chosen ``FOR UPDATE SKIP LOCKED`` so
@@ -40,6 +41,7 @@ from sqlalchemy import CursorResult, or_, select, update
 from core.clock import utcnow
 from db.database import Database
 from db.scope import TenantScope
+from jobs.leases import LeasedWorker, backoff_seconds
 from notifications.models import DeliveryStatus, OutboxMessage
 from notifications.transports import (
     DeliveryFailure,
@@ -52,10 +54,6 @@ from notifications.wire import MAIL_POLICY
 log = logging.getLogger("channelbill.outbox")
 
 MAX_RETRY_SECONDS = 3600.0
-MAX_ERROR_PAUSE_SECONDS = 60.0
-# On stop, how long a send under way may take to finish and be recorded before it is abandoned
-# to the lease (and possibly sent again later).
-FINISH_ON_STOP_SECONDS = 10.0
 _NO_SESSION_SYNC = {"synchronize_session": False}  # fresh sessions: nothing loaded to sync
 
 
@@ -129,7 +127,11 @@ def envelope(raw: bytes) -> tuple[bytes, str, list[str]]:
     return raw, sender, recipients
 
 
-class Dispatcher:
+class Dispatcher(LeasedWorker[Claimed]):
+    """The outbox's worker: the shared leased loop (``jobs.leases``) over ``outbox_messages``."""
+
+    name = "outbox dispatch"
+
     def __init__(
         self,
         db: Database,
@@ -149,41 +151,24 @@ class Dispatcher:
         if not 0 < send_timeout_seconds < lease_seconds:
             # Otherwise a send could outlive its lease and another dispatcher send it too.
             raise ValueError("send_timeout_seconds must be positive and shorter than the lease")
+        super().__init__(
+            poll_seconds=poll_seconds, work_timeout_seconds=send_timeout_seconds, log=log
+        )
         self.db = db
         self.transport = transport
         self.max_attempts = max_attempts
         self.retry_seconds = retry_seconds
-        self.poll_seconds = poll_seconds
         self.batch_size = batch_size
         self.lease_seconds = lease_seconds
         self.send_timeout_seconds = send_timeout_seconds
         self.max_retry_seconds = max_retry_seconds
         self.attachments = attachments
-        self._task: asyncio.Task[None] | None = None
 
-    # -- one round -------------------------------------------------------------------------
+    async def work(self, item: Claimed) -> None:
+        failure = await self._deliver(item)
+        await self._record(item, failure)
 
-    async def run_once(self) -> int:
-        """Claim, send and record one batch; return how many messages got a send attempt."""
-        pending = await self._claim()
-        processed = 0
-        margin = timedelta(seconds=self.send_timeout_seconds)
-        try:
-            while pending:
-                item = pending[0]
-                if utcnow() + margin >= item.leased_until:
-                    break  # the lease might run out mid-send: give the rest back
-                pending.pop(0)
-                await self._finish_even_if_stopped(item)
-                processed += 1
-        finally:
-            # Not yet tried (a long batch, or stop()): hand back now, rather than leave the
-            # messages waiting for the lease to expire.
-            if pending:
-                await self._release(pending)
-        return processed
-
-    async def _claim(self) -> list[Claimed]:
+    async def claim(self) -> list[Claimed]:
         now = utcnow()
         leased_until = now + timedelta(seconds=self.lease_seconds)
         due = (
@@ -237,25 +222,6 @@ class Dispatcher:
         # RETURNING promises no order; send oldest first as the claim chose them.
         batch.sort(key=lambda c: (c.next_attempt_at, c.id))
         return batch
-
-    async def _finish_even_if_stopped(self, item: Claimed) -> None:
-        # Cancelling between the SMTP server's "250 OK" and recording SENT would leave the row
-        # leased, to be sent again when the lease ends: on stop, let the message finish first.
-        work = asyncio.ensure_future(self._deliver_and_record(item))
-        try:
-            await asyncio.shield(work)
-        except asyncio.CancelledError:
-            done, _ = await asyncio.wait({work}, timeout=FINISH_ON_STOP_SECONDS)
-            if not done:
-                work.cancel()
-                log.warning("outbox message %s abandoned mid-send; its lease will expire", item.id)
-            elif not work.cancelled() and work.exception() is not None:
-                log.error("outbox message %s: result not recorded", item.id)
-            raise
-
-    async def _deliver_and_record(self, item: Claimed) -> None:
-        failure = await self._deliver(item)
-        await self._record(item, failure)
 
     async def _deliver(self, item: Claimed) -> DeliveryFailure | None:
         started = time.monotonic()
@@ -339,7 +305,7 @@ class Dispatcher:
                 failure.reason,
             )
 
-    async def _release(self, items: Sequence[Claimed]) -> None:
+    async def release(self, items: Sequence[Claimed]) -> None:
         """Give back claimed messages that were not tried: no lease, and no attempt counted."""
         async with self.db.write(TenantScope.system()) as session:
             for item in items:
@@ -356,44 +322,4 @@ class Dispatcher:
 
     def retry_delay(self, attempts: int) -> float:
         """Seconds to wait after the ``attempts``-th failed attempt: doubling, capped."""
-        exponent = min(max(attempts - 1, 0), 40)  # 2**40 retry intervals is past any cap
-        return float(min(self.retry_seconds * 2**exponent, self.max_retry_seconds))
-
-    # -- running for good ------------------------------------------------------------------
-
-    async def run_forever(self) -> None:
-        """Dispatch until cancelled; an error (the database restarting, say) pauses, not ends."""
-        errors = 0
-        while True:
-            try:
-                processed = await self.run_once()
-            except Exception:
-                errors += 1
-                pause = min(self.poll_seconds * 2 ** min(errors, 16), MAX_ERROR_PAUSE_SECONDS)
-                log.exception(
-                    "outbox dispatch failed (%d in a row), next try in %g s", errors, pause
-                )
-                await asyncio.sleep(pause)
-                continue
-            errors = 0
-            if processed == 0:
-                await asyncio.sleep(self.poll_seconds)
-
-    async def start(self) -> None:
-        """Run ``run_forever`` as a task of the running loop (an app's lifespan, the worker)."""
-        if self._task is not None and not self._task.done():
-            raise RuntimeError("the dispatcher is already running")
-        self._task = asyncio.create_task(self.run_forever(), name="channelbill-outbox")
-
-    async def stop(self) -> None:
-        """Cancel the task and wait for it; a send under way is finished and recorded first."""
-        task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise  # stop() itself was cancelled: pass that on
+        return backoff_seconds(attempts, self.retry_seconds, self.max_retry_seconds)

@@ -242,8 +242,8 @@ class Counting(Dispatcher):
         super().__init__(*args, **kwargs)
         self.claims: list[int] = []
 
-    async def _claim(self) -> list[Claimed]:
-        batch = await super()._claim()
+    async def claim(self) -> list[Claimed]:
+        batch = await super().claim()
         self.claims.append(len(batch))
         return batch
 
@@ -298,7 +298,7 @@ async def test_an_expired_lease_is_claimed_again(world: World, outbox: Outbox, s
     [row_id] = await outbox.queue(world.a.id)
     # A dispatcher claims the message and dies before sending it.
     dead = outbox.dispatcher(smtp.transport(), lease_seconds=0.5, send_timeout_seconds=0.1)
-    [claimed] = await dead._claim()
+    [claimed] = await dead.claim()
     assert claimed.id == row_id and claimed.attempts == 1
     survivor = outbox.dispatcher(smtp.transport())
     assert await survivor.run_once() == 0  # the lease still holds
