@@ -241,5 +241,7 @@ async def test_limits_are_counted_once_for_all_processes(world: World, processes
         )
         codes += [e["code"] for e in answer["data"]["login"]["errors"]]
     # then the back-off counted them together: five free guesses, then waiting, at either
+    # (counted per process, all eight would be free). The first wait is a second, which a
+    # loaded machine may outlast between two requests: a guess past it is let through again.
     assert codes[:5] == ["INVALID_CREDENTIALS"] * 5
-    assert set(codes[5:]) == {"RATE_LIMITED"}
+    assert "RATE_LIMITED" in codes[5:]
