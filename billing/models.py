@@ -80,13 +80,26 @@ class FieldType(enum.StrEnum):
 
 
 class PaymentMethodKind(enum.StrEnum):
-    CARD = "CARD"
-    OUT_OF_BAND = "OUT_OF_BAND"  # recorded by hand: a bank transfer, a cheque
+    CARD = "CARD"  # charged through the payment gateway
+    BANK_TRANSFER = "BANK_TRANSFER"  # the rest are recorded by hand (recordPayment)
+    CHEQUE = "CHEQUE"
+    OTHER = "OTHER"
+    OUT_OF_BAND = "OUT_OF_BAND"  # the invoice was marked paid in full (updateInvoiceStatus)
 
 
 class PaymentStatus(enum.StrEnum):
+    PENDING = "PENDING"  # sent to the gateway, no answer yet: resolved by asking it, never again
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
+
+
+class PaymentTrigger(enum.StrEnum):
+    """Who started a payment: only scheduled retries count toward the retry limit."""
+
+    AUTOPAY = "AUTOPAY"  # the invoice was posted for an account with a card on file
+    RETRY = "RETRY"  # a scheduled retry, the upcoming evening
+    MANUAL = "MANUAL"  # payInvoice
+    RECORDED = "RECORDED"  # recordPayment, or marked paid
 
 
 # The platform's catalog -------------------------------------------------------------------------
@@ -403,6 +416,7 @@ class Payment(TenantOwned, Base):
             name="fk_payments_reseller_id_invoices_customer",
         ),
         Index("ix_payments_reseller_id_invoice_id", "reseller_id", "invoice_id"),
+        Index("uq_payments_gateway_key", "reseller_id", "gateway_key", unique=True),
     )
 
     invoice_id: Mapped[uuid.UUID]
@@ -411,10 +425,19 @@ class Payment(TenantOwned, Base):
     currency: Mapped[str] = mapped_column(String(3))
     method: Mapped[PaymentMethodKind] = mapped_column(_enum(PaymentMethodKind))
     status: Mapped[PaymentStatus] = mapped_column(_enum(PaymentStatus))
+    trigger: Mapped[PaymentTrigger] = mapped_column(
+        _enum(PaymentTrigger), default=PaymentTrigger.RECORDED
+    )
     attempt: Mapped[int] = mapped_column(Integer, default=1)
+    # Sent to the gateway as its idempotency key and in its metadata: how an attempt left
+    # PENDING is found there again. Derived from seller, invoice and attempt number.
+    gateway_key: Mapped[str | None] = mapped_column(String(200))
     gateway_charge_id: Mapped[str | None] = mapped_column(String(100))
+    payment_method_id: Mapped[uuid.UUID | None]
     failure_reason: Mapped[str | None] = mapped_column(String(300))
-    paid_at: Mapped[datetime]
+    decline_code: Mapped[str | None] = mapped_column(String(60))
+    reference: Mapped[str | None] = mapped_column(String(200))  # a transfer's or cheque's own
+    paid_at: Mapped[datetime]  # when it was attempted, or received (a recorded payment)
 
 
 CUSTOMER_KEYED[Payment] = Payment.customer_id

@@ -48,10 +48,31 @@ def _grant(connection: Connection, role: str) -> None:
         connection.execute(text(statement))
 
 
+def _upgrade_sqlite(connection: Connection) -> None:
+    """SQLite rebuilds a table to change a constraint; a rebuilt table that others reference
+    needs foreign keys off meanwhile, which only works outside a transaction (SQLite's own
+    procedure for ALTER TABLE). Every key is checked before the migration commits."""
+    cursor = connection.connection.cursor()
+    cursor.execute("PRAGMA foreign_keys = OFF")
+    try:
+        with connection.begin():
+            _upgrade(connection)
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+            if broken:
+                raise RuntimeError(f"the migration broke foreign keys: {broken[:5]}")
+    finally:
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+
 async def upgrade(migration_url: str, app_url: str | None = None) -> None:
     """Bring the schema to head as the owner, then grant the app role (if another) its rights."""
     db = Database(migration_url, pool_size=1)
     try:
+        if not db.is_postgresql:
+            async with db.engine.connect() as connection:
+                await connection.run_sync(_upgrade_sqlite)
+            return
         async with db.engine.begin() as connection:
             await connection.run_sync(_upgrade)
             app_role = make_url(app_url).username if app_url else None

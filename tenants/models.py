@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import enum
 import uuid
+from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, Enum, Index, Numeric, String, func
+from sqlalchemy import Boolean, Enum, Index, Integer, Numeric, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.ids import new_id
@@ -32,7 +33,8 @@ class UserStatus(enum.StrEnum):
 
 class AccountStatus(enum.StrEnum):
     ACTIVE = "ACTIVE"
-    DEACTIVATED = "DEACTIVATED"
+    PAST_DUE = "PAST_DUE"  # a charge failed; retries are scheduled
+    DEACTIVATED = "DEACTIVATED"  # the last retry failed: billing only until reactivated
 
 
 class PlatformAdmin(Timestamped, Base):
@@ -61,6 +63,12 @@ class Reseller(Timestamped, Base):
         _enum(AccountStatus), default=AccountStatus.ACTIVE
     )
     invoice_prefix: Mapped[str] = mapped_column(String(12))
+    # Collecting the platform's invoices from this reseller (payments.dunning).
+    autopay: Mapped[bool] = mapped_column(Boolean, default=True)
+    dunning_retries: Mapped[int] = mapped_column(Integer, default=0)  # scheduled ones, this cycle
+    dunning_since: Mapped[datetime | None]
+    last_failure_reason: Mapped[str | None] = mapped_column(String(300))
+    last_decline_code: Mapped[str | None] = mapped_column(String(60))
 
 
 TENANT_ROOTS.append(Reseller)

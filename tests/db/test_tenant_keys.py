@@ -16,8 +16,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 import auth.models  # noqa: F401  (every model on the metadata)
 import billing.models  # noqa: F401
 import documents.models  # noqa: F401
+import jobs.models  # noqa: F401
 import limits.models  # noqa: F401
 import notifications.models  # noqa: F401
+import payments.models  # noqa: F401
 import tenants.audit
 import tenants.models  # noqa: F401
 from db.base import Base
