@@ -34,6 +34,10 @@ PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"  # send the hash again w
 PERSISTED_QUERY_HASH_MISMATCH = "PERSISTED_QUERY_HASH_MISMATCH"
 PERSISTED_QUERY_TOO_LARGE = "PERSISTED_QUERY_TOO_LARGE"
 DOCUMENT_NOT_TRUSTED = "DOCUMENT_NOT_TRUSTED"  # TRUSTED_DOCUMENTS is set and names no such one
+# Refused by HTTP itself, before any GraphQL (each with its status code):
+METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"  # 405: PUT /graphql, or a mutation over GET
+NOT_ACCEPTABLE = "NOT_ACCEPTABLE"  # 406: the Accept header rules out both JSON media types
+UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"  # 415: a body neither JSON nor multipart
 QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE for a statement_timeout
 
 

@@ -10,11 +10,12 @@ from datetime import timedelta
 
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from auth.accounts import AccountPolicy, Accounts
@@ -31,7 +32,8 @@ from notifications.emails import Composer
 from schema import build_schema
 from schema.context import Services
 from schema.cost import CostPolicy
-from schema.errors import INTERNAL
+from schema.errors import BAD_USER_INPUT, INTERNAL, METHOD_NOT_ALLOWED, NOT_FOUND
+from server import json_codec
 from server.authentication import BearerTokenBackend, unauthenticated
 from server.body_limit import BodyLimit
 from server.demo import seed_demo
@@ -66,6 +68,19 @@ async def internal_error(_request: Request, _exc: Exception) -> JSONResponse:
     return JSONResponse(
         {"errors": [{"message": "Internal server error.", "extensions": {"code": INTERNAL}}]},
         status_code=500,
+    )
+
+
+async def http_error(_request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (a path no route has, a method a route does not take) in the
+    shape of every other error here, not its plain-text default."""
+    assert isinstance(exc, HTTPException)
+    code = {404: NOT_FOUND, 405: METHOD_NOT_ALLOWED}.get(exc.status_code, BAD_USER_INPUT)
+    return Response(
+        json_codec.encode(json_codec.request_error(exc.detail, code)),
+        status_code=exc.status_code,
+        media_type="application/json",
+        headers=exc.headers,
     )
 
 
@@ -163,7 +178,11 @@ def create_app(settings: Settings) -> Starlette:
             Route("/activate", pages.activate, methods=["GET"]),
             Route("/pages/{name}", pages.asset, methods=["GET"]),
         ],
-        exception_handlers={500: internal_error, PoolTimeout: database_busy},
+        exception_handlers={
+            HTTPException: http_error,
+            500: internal_error,
+            PoolTimeout: database_busy,
+        },
         lifespan=lifespan,
         middleware=[
             *_cors(settings),

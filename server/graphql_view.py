@@ -1,5 +1,16 @@
 """POST /graphql (orjson responses), GET /graphql (queries; GraphiQL with self-hosted assets),
-and persisted queries over both."""
+and persisted queries over both.
+
+Status codes follow GraphQL over HTTP for the media type negotiated (server/media_types.py): with
+``application/graphql-response+json`` a request error (it did not parse, did not validate, its
+variables did not fit, it cost too much) is a 400 without ``data``; with ``application/json`` it is
+a 200, as legacy clients expect. A body without a query, or naming an operation its document lacks,
+is a 400 with either (strawberry refuses it before there is a GraphQL answer to send). An answer
+that executed is a 200 with either, field errors or not. Persisted-query refusals (not found, hash
+mismatch, too large, not trusted) are a 200 with either: they are steps of Apollo's protocol, which
+its link answers by sending the query, and Apollo Client 3's link takes a 400 for "this server has
+no persisted queries" and stops sending hashes for good.
+"""
 
 from __future__ import annotations
 
@@ -18,13 +29,42 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
 from schema.context import Context, Services
-from schema.errors import BAD_USER_INPUT, GRAPHQL_PARSE_FAILED, SERVICE_UNAVAILABLE, ApiError
-from server import json_codec, multipart
+from schema.errors import (
+    BAD_USER_INPUT,
+    GRAPHQL_PARSE_FAILED,
+    GRAPHQL_VALIDATION_FAILED,
+    METHOD_NOT_ALLOWED,
+    NOT_ACCEPTABLE,
+    QUERY_TOO_COMPLEX,
+    SERVICE_UNAVAILABLE,
+    UNSUPPORTED_MEDIA_TYPE,
+    ApiError,
+)
+from server import json_codec, media_types, multipart
 from server.authentication import AuthenticatedPrincipal
 from server.overload import RETRY_AFTER_BUSY
 from server.persisted import PersistedQueries, PersistedQueryError
 
 GRAPHIQL_PAGE = Path(__file__).resolve().parent / "graphiql" / "index.html"
+# The codes of errors raised before execution began: the request, not the data, is at fault.
+REQUEST_ERROR_CODES = frozenset(
+    {GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED, BAD_USER_INPUT, QUERY_TOO_COMPLEX}
+)
+
+
+def is_request_error(response: GraphQLHTTPResponse) -> bool:
+    """No data, and only errors of the request: graphql-core gives every error raised while
+    executing a field its ``path``, and none raised before. A persisted-query refusal has a code
+    of its own, so it is not one (see the module's docstring)."""
+    errors = response.get("errors") or []
+    return (
+        response.get("data") is None
+        and bool(errors)
+        and all(
+            "path" not in error and error.get("extensions", {}).get("code") in REQUEST_ERROR_CODES
+            for error in errors
+        )
+    )
 
 
 class GraphQLView(GraphQL[Context, None]):
@@ -48,6 +88,31 @@ class GraphQLView(GraphQL[Context, None]):
         return Context(
             services=self.services, principal=principal, request=request, response=response
         )
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        """The media type negotiated travels with the sub-response, which ``create_response``
+        turns into the answer."""
+        sub_response = await super().get_sub_response(request)
+        sub_response.media_type = media_types.negotiate(request.headers.get("accept"))
+        return sub_response
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        media_type = sub_response.media_type or media_types.APPLICATION_JSON
+        if (
+            media_type == media_types.GRAPHQL_RESPONSE_JSON
+            and sub_response.status_code is None  # 429 and 503 say more than 400
+            and isinstance(response_data, dict)
+            and is_request_error(response_data)
+        ):
+            response_data = {key: value for key, value in response_data.items() if key != "data"}
+            sub_response.status_code = 400
+        response = super().create_response(response_data, sub_response)
+        response.headers["content-type"] = media_type
+        return response
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         """A persisted query over GET has no ``query`` either, and Apollo's link may send it with
@@ -113,20 +178,46 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         """A request refused before GraphQL runs (a body that is not JSON, an unknown operation
-        name) is answered like any other: JSON with a code, its text safe to encode."""
+        name) is answered like any other: JSON with a code, its text safe to encode, in the media
+        type negotiated. A client that accepts neither JSON type is told so (406) before anything
+        runs; a browser asking for GraphiQL is not such a client."""
+        media_type = media_types.negotiate(request.headers.get("accept"))
+        if media_type is None and not self.should_render_graphql_ide(
+            self.request_adapter_class(request)
+        ):
+            accepted = f"{media_types.GRAPHQL_RESPONSE_JSON} or {media_types.APPLICATION_JSON}"
+            return self._refusal(
+                f"This endpoint answers {accepted}, which the Accept header rules out.",
+                406,
+                NOT_ACCEPTABLE,
+                media_types.APPLICATION_JSON,
+            )
         try:
             return await super().run(request, context, root_value)
         except HTTPException as exc:
-            status, headers = exc.status_code, {}
+            message, status, code, headers = exc.reason, exc.status_code, BAD_USER_INPUT, {}
             if request.method == "GET" and "not allowed when using GET" in exc.reason:
                 # GraphQL over HTTP: a mutation sent over GET is the wrong method, not bad input.
-                status, headers = 405, {"Allow": "POST"}
-            return Response(
-                json_codec.encode(json_codec.request_error(exc.reason)),
-                status_code=status,
-                media_type="application/json",
-                headers=headers,
-            )
+                status, code, headers = 405, METHOD_NOT_ALLOWED, {"Allow": "POST"}
+            elif exc.reason == "Unsupported content type":  # or none: HTTP's 415, not a 400
+                message = "A POST to /graphql is application/json (or multipart/form-data)."
+                status, code = 415, UNSUPPORTED_MEDIA_TYPE
+            return self._refusal(message, status, code, media_type, headers)
+
+    @staticmethod
+    def _refusal(
+        message: str,
+        status: int,
+        code: str,
+        media_type: str | None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        return Response(
+            json_codec.encode(json_codec.request_error(message, code)),
+            status_code=status,
+            media_type=media_type or media_types.APPLICATION_JSON,
+            headers=headers,
+        )
 
     async def parse_multipart(self, request: Any) -> dict[str, str]:
         """Uploads follow the multipart request spec, or nothing runs (400)."""

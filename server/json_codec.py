@@ -27,9 +27,9 @@ def decode(data: str | bytes) -> Any:
         raise UnreadableJSON("the request body is not valid JSON") from None
 
 
-def request_error(message: str) -> dict[str, Any]:
+def request_error(message: str, code: str = "BAD_USER_INPUT") -> dict[str, Any]:
     """The answer to a request refused before GraphQL could run, shaped like any GraphQL error."""
-    return {"errors": [{"message": message, "extensions": {"code": "BAD_USER_INPUT"}}]}
+    return {"errors": [{"message": message, "extensions": {"code": code}}]}
 
 
 def encode(data: object) -> bytes:

@@ -78,3 +78,20 @@ def test_the_budget_settings_are_read_and_checked():
     assert Settings.from_env({"COST_BUDGET": "0"}).cost_budget == 0  # no budget over time
     with pytest.raises(ValueError, match="COST_BUDGET at least QUERY_COST_LIMIT"):
         Settings.from_env({"QUERY_COST_LIMIT": "500", "COST_BUDGET": "100"})
+
+
+async def test_a_spent_budget_stays_a_429_in_graphql_response_json(client, api, world: World):
+    # given a spent budget
+    token = world.token("owner", world.a)
+    await spend(api, token)
+    # when a client that takes status codes at their word asks again
+    response = await client.post(
+        "/graphql",
+        json={"query": CHEAP},
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/graphql-response+json"},
+    )
+    # then the refusal is the budget's 429 with its Retry-After, not a request error's 400
+    assert response.status_code == 429
+    assert response.headers["content-type"] == "application/graphql-response+json"
+    assert "retry-after" in response.headers
+    assert error_codes(response.json()) == ["RATE_LIMITED"]
