@@ -73,6 +73,15 @@ class Settings:
     db_statement_timeout_seconds: float = 30.0
     db_pool_timeout_seconds: float = 2.0
     trusted_documents: Path | None = None  # JSON {sha256: document}: only those may run
+    payment_gateway: str = "sandbox"  # or "stripe"
+    stripe_secret_key: str | None = field(default=None, repr=False)
+    stripe_publishable_key: str | None = None
+    stripe_webhook_secret: str | None = field(default=None, repr=False)
+    stripe_api_base: str | None = None  # a local Stripe-compatible server (tests)
+    payment_retries: int = 3
+    payment_retry_hour: int = 20
+    jobs_run: bool = True  # run due jobs in this process (set false where workers run them)
+    jobs_poll_seconds: float = 1.0
 
     @property
     def development(self) -> bool:
@@ -126,6 +135,16 @@ class Settings:
             raise SettingsError("REQUEST_TIMEOUT_SECONDS, DB_POOL_TIMEOUT_SECONDS must be positive")
         if self.db_statement_timeout_seconds < 0:
             raise SettingsError("DB_STATEMENT_TIMEOUT_SECONDS must not be negative")
+        if self.payment_gateway not in {"sandbox", "stripe"}:
+            raise SettingsError("PAYMENT_GATEWAY must be sandbox or stripe")
+        if self.payment_gateway == "stripe" and not self.stripe_secret_key:
+            raise SettingsError("PAYMENT_GATEWAY=stripe needs STRIPE_SECRET_KEY")
+        if not 0 <= self.payment_retries <= 10:
+            raise SettingsError("PAYMENT_RETRIES must be between 0 and 10")
+        if not 0 <= self.payment_retry_hour <= 23:
+            raise SettingsError("PAYMENT_RETRY_HOUR must be an hour of the day, 0 to 23")
+        if self.jobs_poll_seconds <= 0:
+            raise SettingsError("JOBS_POLL_SECONDS must be positive")
         backend = make_url(self.database_url).get_backend_name()
         if backend not in {"sqlite", "postgresql"}:
             raise SettingsError("DATABASE_URL must name SQLite or PostgreSQL")
@@ -189,6 +208,15 @@ class Settings:
             trusted_documents=Path(env["TRUSTED_DOCUMENTS"])
             if env.get("TRUSTED_DOCUMENTS")
             else None,
+            payment_gateway=env.get("PAYMENT_GATEWAY", "sandbox").strip().lower(),
+            stripe_secret_key=env.get("STRIPE_SECRET_KEY") or None,
+            stripe_publishable_key=env.get("STRIPE_PUBLISHABLE_KEY") or None,
+            stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET") or None,
+            stripe_api_base=env.get("STRIPE_API_BASE") or None,
+            payment_retries=int(env.get("PAYMENT_RETRIES", "3")),
+            payment_retry_hour=int(env.get("PAYMENT_RETRY_HOUR", "20")),
+            jobs_run=_flag(env.get("JOBS_RUN"), True),
+            jobs_poll_seconds=float(env.get("JOBS_POLL_SECONDS", "1")),
         ).validate()
 
 
