@@ -41,6 +41,7 @@ from core.errors import DomainError, Forbidden, NotFound, Problem, ValidationFai
 from core.ids import new_id
 from core.validation import normalize_email, required_text
 from db.scope import PLATFORM_TENANT_ID, TenantScope
+from jobs import queue
 from notifications.branding import Branding, branding_of
 from notifications.emails import Composer, InvoiceFacts
 from notifications.models import INVOICE_PDF, NotificationEvent, NotificationOrigin
@@ -68,6 +69,7 @@ _STATUS_EVENTS = {
 }
 MAX_TEXT = 500
 MAX_RECIPIENTS = 10
+COLLECT_INVOICE = "payments.collect"  # the job that charges a posted invoice (payments)
 
 
 class InvalidTransition(DomainError):
@@ -130,6 +132,8 @@ class InvoiceLifecycle:
             issued_on = now.astimezone(ZoneInfo(seller.timezone if seller else "UTC")).date()
             invoice.number = await self._next_number(session, invoice, seller, issued_on)
             invoice.due_date = issued_on + timedelta(days=self.policy.payment_terms_days)
+            if invoice.kind is InvoiceKind.WHOLESALE:
+                await self._autopay(session, invoice)
         elif status is InvoiceStatus.CLOSED:
             due = invoice.total - invoice.amount_paid
             if due > 0:
@@ -168,6 +172,21 @@ class InvoiceLifecycle:
         if notify:
             await self._notify(session, scope, invoice, _STATUS_EVENTS[status])
         return invoice
+
+    @staticmethod
+    async def _autopay(session: AsyncSession, invoice: Invoice) -> None:
+        """A reseller with autopay on is charged for the platform's invoice once it is posted:
+        the job is queued in the posting's transaction, so it is charged if and only if the
+        posting commits (the job does nothing when there is no card on file)."""
+        buyer = await session.get(Reseller, invoice.reseller_id)
+        if buyer is not None and buyer.autopay:
+            await queue.schedule(
+                session,
+                reseller_id=invoice.reseller_id,
+                kind=COLLECT_INVOICE,
+                key=f"{COLLECT_INVOICE}:{invoice.id}",
+                payload={"invoice": str(invoice.id)},
+            )
 
     @staticmethod
     def _refusal(invoice: Invoice, wanted: InvoiceStatus) -> str:
@@ -375,11 +394,11 @@ class InvoiceLifecycle:
     async def _buyer_emails(
         self, session: AsyncSession, scope: TenantScope, invoice: Invoice
     ) -> list[str]:
-        """A customer's billing email as it is now; a reseller's owners."""
+        """A customer's billing email as it is now; a reseller's users with billing access."""
         if invoice.customer_id is not None:
             customer = await CustomerRepository(session, scope).get(invoice.customer_id)
             return [customer.email] if customer else []
-        return await UserRepository(session, scope).owner_emails(invoice.reseller_id)
+        return await UserRepository(session, scope).billing_emails(invoice.reseller_id)
 
 
 async def seller_branding(session: AsyncSession, invoice: Invoice) -> Branding:

@@ -432,6 +432,8 @@ class Payment(TenantOwned, Base):
     # Sent to the gateway as its idempotency key and in its metadata: how an attempt left
     # PENDING is found there again. Derived from seller, invoice and attempt number.
     gateway_key: Mapped[str | None] = mapped_column(String(200))
+    # The scheduled job that made the attempt: a job run again finds its attempt, not a new one.
+    job_key: Mapped[str | None] = mapped_column(String(200))
     gateway_charge_id: Mapped[str | None] = mapped_column(String(100))
     payment_method_id: Mapped[uuid.UUID | None]
     failure_reason: Mapped[str | None] = mapped_column(String(300))

@@ -167,6 +167,7 @@ class Composer:
         reason: str,
         card: str | None,
         retry_at: str | None,
+        update_card_url: str | None = None,
         prefix: str = "",
     ) -> EmailMessage:
         """A charge was declined: why, with which card, and when it is tried again (None: it
@@ -179,6 +180,7 @@ class Composer:
             reason=reason,
             card=card,
             retry_at=retry_at,
+            card_link=update_card_url or brand.control_panel_url,
             **invoice.context(),
         )
 
@@ -190,6 +192,7 @@ class Composer:
         *,
         buyer: str,
         amount_due: str | None = None,
+        update_card_url: str | None = None,
         prefix: str = "",
     ) -> EmailMessage:
         """The buyer's account was deactivated (with what is unpaid) or reactivated."""
@@ -202,7 +205,13 @@ class Composer:
         else:
             subject = f"Your {brand.name} account is active again"
         return self.compose(
-            event.lower(), to, prefix + subject, brand, buyer=buyer, amount_due=amount_due
+            event.lower(),
+            to,
+            prefix + subject,
+            brand,
+            buyer=buyer,
+            amount_due=amount_due,
+            card_link=update_card_url or brand.control_panel_url,
         )
 
     def invitation(

@@ -14,7 +14,7 @@ from db.base import Base
 from db.database import CUSTOMER_KEYED
 from db.pagination import Page, PageRequest, count, keyset_page
 from db.scope import TenantScope
-from tenants.models import AccountStatus, Customer, PlatformAdmin, Reseller, Role, User
+from tenants.models import AccountStatus, Customer, PlatformAdmin, Reseller, Role, User, UserStatus
 
 M = TypeVar("M", bound=Base)
 
@@ -127,6 +127,15 @@ class UserRepository(ScopedRepository[User]):
     async def owner_emails(self, reseller_id: uuid.UUID) -> list[str]:
         statement = self.select().where(User.reseller_id == reseller_id, User.role == Role.OWNER)
         return [user.email for user in await self.session.scalars(statement)]
+
+    async def billing_emails(self, reseller_id: uuid.UUID) -> list[str]:
+        """The addresses of the reseller's active users with billing access (owners always)."""
+        statement = self.select().where(
+            User.reseller_id == reseller_id,
+            User.status == UserStatus.ACTIVE,
+            or_(User.role == Role.OWNER, User.billing_access.is_(True)),
+        )
+        return sorted(user.email for user in await self.session.scalars(statement))
 
     async def email_taken(self, reseller_id: uuid.UUID, email: str) -> bool:
         """An address is unique within one reseller only: whether it is used elsewhere on the
