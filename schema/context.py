@@ -37,6 +37,9 @@ from documents.links import DocumentLinks
 from documents.service import Documents
 from notifications.emails import Composer
 from notifications.outbox import OutboxRepository
+from payments.sandbox import SandboxGateway
+from payments.schedule import RetryPolicy
+from payments.service import PaymentServices
 from tenants.audit import AuditRepository
 from tenants.repositories import (
     CustomerRepository,
@@ -64,10 +67,22 @@ class Services:
     platform_name: str = "channelbill"
     development: bool = False
     throttle: Throttle = None  # type: ignore[assignment]  # built on ``db`` unless given
+    payments: PaymentServices = None  # type: ignore[assignment]  # built (sandbox) unless given
 
     def __post_init__(self) -> None:
         if self.throttle is None:
             object.__setattr__(self, "throttle", Throttle(self.db))
+        if self.payments is None:
+            payments = PaymentServices.build(
+                self.db,
+                SandboxGateway(self.db),
+                self.lifecycle,
+                self.composer,
+                policy=RetryPolicy(),
+                platform_name=self.platform_name,
+                card_url=self.links.base_url + "/billing/card",
+            )
+            object.__setattr__(self, "payments", payments)
 
 
 class Loaders:

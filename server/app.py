@@ -27,8 +27,11 @@ from db import migrate
 from db.database import Database
 from documents.links import DocumentLinks
 from documents.service import Documents
+from jobs.runner import JobRunner
 from limits.buckets import Bucket
 from notifications.emails import Composer
+from payments.schedule import RetryPolicy
+from payments.service import PaymentServices
 from schema import build_schema
 from schema.context import Services
 from schema.cost import CostPolicy
@@ -45,6 +48,7 @@ from server.mail import build_dispatcher
 from server.oauth import TokenEndpoint
 from server.overload import TimeLimit, database_busy
 from server.pages import Pages
+from server.payments import build_gateway
 from server.persisted import PersistedQueries, load_trusted
 from server.settings import Settings
 from tenants.rls import check_app_role
@@ -87,6 +91,14 @@ async def http_error(_request: Request, exc: Exception) -> Response:
 def build_services(settings: Settings, db: Database) -> Services:
     signer = TokenSigner(settings.secret_key, settings.issuer)
     composer = Composer(settings.mail_from, settings.platform_name)
+    lifecycle = InvoiceLifecycle(
+        composer,
+        BillingPolicy(
+            platform_name=settings.platform_name,
+            platform_prefix=settings.platform_invoice_prefix,
+            payment_terms_days=settings.payment_terms_days,
+        ),
+    )
     return Services(
         db=db,
         authenticator=Authenticator(
@@ -102,20 +114,28 @@ def build_services(settings: Settings, db: Database) -> Services:
             ),
         ),
         signer=signer,
-        lifecycle=InvoiceLifecycle(
-            composer,
-            BillingPolicy(
-                platform_name=settings.platform_name,
-                platform_prefix=settings.platform_invoice_prefix,
-                payment_terms_days=settings.payment_terms_days,
-            ),
-        ),
+        lifecycle=lifecycle,
         composer=composer,
         documents=Documents(db, settings.platform_name),
         links=DocumentLinks(signer, settings.base_url),
         platform_name=settings.platform_name,
         development=settings.development,
+        payments=PaymentServices.build(
+            db,
+            build_gateway(settings, db),
+            lifecycle,
+            composer,
+            policy=RetryPolicy(retries=settings.payment_retries, hour=settings.payment_retry_hour),
+            platform_name=settings.platform_name,
+            card_url=f"{settings.base_url}/billing/card",
+        ),
     )
+
+
+def build_jobs(settings: Settings, db: Database, services: Services) -> JobRunner:
+    """The job table's runner: in the server's own process by default, and in every
+    ``channelbill worker``; any number of them may run against one database."""
+    return JobRunner(db, services.payments.job_handlers(), poll_seconds=settings.jobs_poll_seconds)
 
 
 def create_app_from_env() -> Starlette:
@@ -143,6 +163,7 @@ def create_app(settings: Settings) -> Starlette:
     graphql = GraphQLView(schema, services, PersistedQueries(trusted))
     time_limit = Middleware(TimeLimit, seconds=settings.request_timeout_seconds)
     dispatcher = build_dispatcher(settings, db) if settings.outbox_dispatch else None
+    jobs = build_jobs(settings, db, services) if settings.jobs_run else None
     callers = Callers(db, services.signer)
     bearer = Middleware(
         AuthenticationMiddleware, backend=BearerTokenBackend(callers), on_error=unauthenticated
@@ -155,6 +176,8 @@ def create_app(settings: Settings) -> Starlette:
         await prepare_database(settings, db)
         if dispatcher is not None:
             await dispatcher.start()
+        if jobs is not None:
+            await jobs.start()
         # What start-up made lives as long as the process: out of the collector's sight, a full
         # collection no longer walks it (every ~12 requests, ~80 ms each).
         gc.freeze()
@@ -162,6 +185,8 @@ def create_app(settings: Settings) -> Starlette:
             yield
         finally:
             gc.unfreeze()  # a process that runs many apps (the tests) can free each one
+            if jobs is not None:
+                await jobs.stop()
             if dispatcher is not None:
                 await dispatcher.stop()
             await db.dispose()

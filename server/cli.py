@@ -129,21 +129,29 @@ def seed(settings: Settings) -> None:
 
 def worker(settings: Settings) -> None:
     from db.database import Database
+    from server.app import build_jobs, build_services
     from server.mail import build_dispatcher, describe_transport
 
     async def run() -> None:
         db = Database(settings.database_url, pool_size=2)
         dispatcher = build_dispatcher(settings, db)
+        jobs = build_jobs(settings, db, build_services(settings, db))
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stopping.set)
-        print(f"channelbill worker delivering email to {describe_transport(settings)}", flush=True)
+        print(
+            f"channelbill worker running due jobs and delivering email to"
+            f" {describe_transport(settings)}",
+            flush=True,
+        )
         await dispatcher.start()
+        await jobs.start()
         try:
             await stopping.wait()
         finally:
-            # stop() lets a send under way finish and be recorded, so a restart repeats nothing.
+            # stop() lets the work under way finish and be recorded, so a restart repeats nothing.
+            await jobs.stop()
             await dispatcher.stop()
             await db.dispose()
         print("channelbill worker stopped", flush=True)

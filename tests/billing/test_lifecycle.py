@@ -769,10 +769,12 @@ async def test_a_wholesale_invoice_is_changed_by_the_platform_only(
     assert posted_a.due_date == due
     assert await counter(db, PLATFORM_TENANT_ID) == 2
     assert await counter(db, world.a.id) is None
-    # the buyer (A's owner) is told
-    [message] = await outbox_about(db, of_a)
-    assert message.recipient == world.a.emails["owner"]
-    assert message.event == "INVOICE_POSTED"
+    # the buyer (each of A's active users with billing access) is told
+    messages = await outbox_about(db, of_a)
+    assert sorted(m.recipient for m in messages) == sorted(
+        world.a.emails[k] for k in ("owner", "billing_manager", "billing_member")
+    )
+    assert {m.event for m in messages} == {"INVOICE_POSTED"}
     # posted, A sees it, and still may not change it
     error = await as_a.refused(lambda s: lifecycle.update_status(s, as_a.scope, SYSTEM, of_a, VOID))
     assert codes(error) == ["FORBIDDEN"]
