@@ -23,7 +23,7 @@ from auth.permissions import has_billing_access
 from auth.principal import Principal
 from auth.repositories import ActivationTokenRepository, RefreshTokenRepository, digest
 from core.clock import utcnow
-from core.errors import Forbidden, NotFound, ValidationFailed
+from core.errors import ErrorCode, Forbidden, NotFound, ValidationFailed
 from core.ids import new_id
 from core.validation import normalize_email, required_text
 from db.database import Database
@@ -38,7 +38,7 @@ from tenants.models import Reseller, Role, User, UserStatus
 from tenants.repositories import ResellerRepository, UserRepository
 
 INVALID_ACTIVATION = "this activation link is invalid, used or expired"
-INVALID_TOKEN = "INVALID_TOKEN"  # noqa: S105  (an error code)
+INVALID_TOKEN = ErrorCode.INVALID_TOKEN
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +48,7 @@ class AccountPolicy:
 
 
 def _taken(field: str) -> ValidationFailed:
-    return ValidationFailed("email is already in use", field=field, code="TAKEN")
+    return ValidationFailed("email is already in use", field=field, code=ErrorCode.TAKEN)
 
 
 class Accounts:
@@ -122,7 +122,9 @@ class Accounts:
         user = await self._user(session, scope, user_id)
         if user.status is not UserStatus.INVITED:
             raise ValidationFailed(
-                "only an INVITED user can be sent an invitation", field="userId", code="NOT_INVITED"
+                "only an INVITED user can be sent an invitation",
+                field="userId",
+                code=ErrorCode.NOT_INVITED,
             )
         reseller = await ResellerRepository(session, scope).get(user.reseller_id)
         assert reseller is not None
@@ -157,11 +159,13 @@ class Accounts:
         user = await self._user(session, scope, user_id)
         if user.role is Role.OWNER:
             raise ValidationFailed(
-                "the OWNER cannot be disabled", field="userId", code="OWNER_CANNOT_BE_DISABLED"
+                "the OWNER cannot be disabled",
+                field="userId",
+                code=ErrorCode.OWNER_CANNOT_BE_DISABLED,
             )
         if user.id == principal.subject_id:
             raise ValidationFailed(
-                "you cannot disable yourself", field="userId", code="CANNOT_DISABLE_SELF"
+                "you cannot disable yourself", field="userId", code=ErrorCode.CANNOT_DISABLE_SELF
             )
         if user.status is not UserStatus.DISABLED:
             user.status = UserStatus.DISABLED
@@ -208,20 +212,20 @@ class Accounts:
         ):
             raise Forbidden(
                 "only a user with billing access can grant or revoke it",
-                code="BILLING_ACCESS_REQUIRED",
+                code=ErrorCode.BILLING_ACCESS_REQUIRED,
             )
         user = await self._user(session, scope, user_id)
         if user.role is Role.OWNER and not enabled:
             raise ValidationFailed(
                 "the OWNER always has billing access",
                 field="enabled",
-                code="OWNER_KEEPS_BILLING_ACCESS",
+                code=ErrorCode.OWNER_KEEPS_BILLING_ACCESS,
             )
         if enabled and user.status is not UserStatus.ACTIVE:
             raise ValidationFailed(
                 "billing access can only be given to an ACTIVE user",
                 field="userId",
-                code="USER_NOT_ACTIVE",
+                code=ErrorCode.USER_NOT_ACTIVE,
             )
         if user.billing_access != enabled:
             user.billing_access = enabled

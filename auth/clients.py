@@ -17,7 +17,7 @@ from auth.permissions import has_billing_access
 from auth.principal import Principal
 from auth.repositories import ApiClientRepository, digest
 from core.clock import utcnow
-from core.errors import NotFound, ValidationFailed
+from core.errors import ErrorCode, NotFound, ValidationFailed
 from core.ids import new_id
 from core.validation import required_text
 from db.scope import TenantScope
@@ -41,7 +41,7 @@ def normalize_scopes(requested: list[str]) -> list[str]:
         raise ValidationFailed(
             f"unknown scope(s) {', '.join(unknown)}; known: {', '.join(SCOPES)}",
             field="scopes",
-            code="INVALID_SCOPE",
+            code=ErrorCode.INVALID_SCOPE,
         )
     if not requested:
         raise ValidationFailed("give the client at least one scope", field="scopes")
@@ -69,7 +69,7 @@ async def create_api_client(
         raise ValidationFailed(
             "only a user with billing access can give a client billing scopes",
             field="scopes",
-            code="BILLING_ACCESS_REQUIRED",
+            code=ErrorCode.BILLING_ACCESS_REQUIRED,
         )
     secret = secrets.token_urlsafe(32)
     client = ApiClient(

@@ -8,7 +8,7 @@ import anyio
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from core.errors import ValidationFailed
+from core.errors import ErrorCode, ValidationFailed
 
 _hasher = PasswordHasher()
 
@@ -53,17 +53,19 @@ def check_password_policy(password: str, email: str) -> None:
         raise ValidationFailed(
             f"the password must have at least {MIN_LENGTH} characters",
             field="password",
-            code="WEAK_PASSWORD",
+            code=ErrorCode.WEAK_PASSWORD,
         )
     if len(password) > MAX_LENGTH:
         raise ValidationFailed(
             f"the password must have at most {MAX_LENGTH} characters",
             field="password",
-            code="WEAK_PASSWORD",
+            code=ErrorCode.WEAK_PASSWORD,
         )
     folded = password.strip().casefold()
     address = email.casefold()
     if folded in {address, address.partition("@")[0]}:
         raise ValidationFailed(
-            "the password must not be your email address", field="password", code="WEAK_PASSWORD"
+            "the password must not be your email address",
+            field="password",
+            code=ErrorCode.WEAK_PASSWORD,
         )

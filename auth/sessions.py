@@ -17,7 +17,7 @@ from auth.passwords import hash_password_off_loop, needs_rehash, verify_password
 from auth.repositories import RefreshTokenRepository, digest
 from auth.tokens import USER_AUDIENCE, TokenSigner
 from core.clock import utcnow
-from core.errors import DomainError
+from core.errors import DomainError, ErrorCode
 from core.ids import new_id
 from db.scope import PLATFORM_TENANT_ID, TenantScope
 from tenants.audit import Actor, record
@@ -25,12 +25,12 @@ from tenants.models import PlatformAdmin, User, UserStatus
 from tenants.repositories import PlatformAdminRepository, ResellerRepository, UserRepository
 
 INVALID_CREDENTIALS = "invalid email or password"
-TOKEN_REUSED = "TOKEN_REUSED"  # noqa: S105  (an error code)
-RESELLER_REQUIRED = "RESELLER_REQUIRED"
+TOKEN_REUSED = ErrorCode.TOKEN_REUSED
+RESELLER_REQUIRED = ErrorCode.RESELLER_REQUIRED
 
 
 class LoginFailed(DomainError):
-    code = "INVALID_CREDENTIALS"
+    code = ErrorCode.INVALID_CREDENTIALS
 
 
 @dataclass(frozen=True, slots=True)

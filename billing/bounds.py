@@ -12,7 +12,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from billing.models import AMOUNT
-from core.errors import DomainError
+from core.errors import DomainError, ErrorCode
 
 # NUMERIC(20, 6): 99,999,999,999,999.999999. A value within still fits once rounded to 6 places
 # (and rounding it cannot fail for want of precision); rounded to a currency's 2 it may not.
@@ -27,7 +27,7 @@ def fits(value: Decimal) -> bool:
 
 
 class AmountOutOfRange(DomainError):
-    code = "AMOUNT_OUT_OF_RANGE"
+    code = ErrorCode.AMOUNT_OUT_OF_RANGE
 
     def __init__(self, what: str, value: Decimal, *, field: str | None = None) -> None:
         super().__init__(

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing.models import ExchangeRate, Product, ProductKind, ProductPrice, Vendor
 from billing.rates import check_rate
 from core.currency import normalize_currency
-from core.errors import NotFound, ValidationFailed
+from core.errors import ErrorCode, NotFound, ValidationFailed
 from core.ids import new_id
 from core.validation import bounded_decimal, required_text
 from db.pagination import Page, PageRequest, count, keyset_page
@@ -111,7 +111,9 @@ class Catalog:
     async def create_vendor(self, name: str) -> Vendor:
         clean = required_text(name, field="name")
         if await self.session.scalar(select(Vendor.id).where(Vendor.name == clean)) is not None:
-            raise ValidationFailed("a vendor of that name exists", field="name", code="TAKEN")
+            raise ValidationFailed(
+                "a vendor of that name exists", field="name", code=ErrorCode.TAKEN
+            )
         vendor = Vendor(id=new_id(), name=clean)
         self.session.add(vendor)
         await self.session.flush()
@@ -124,7 +126,9 @@ class Catalog:
         if not _SKU.match(sku):
             raise ValidationFailed("sku may hold letters, digits, '.', '_' and '-'", field="sku")
         if await self.session.scalar(select(Product.id).where(Product.sku == sku)) is not None:
-            raise ValidationFailed("a product with that sku exists", field="sku", code="TAKEN")
+            raise ValidationFailed(
+                "a product with that sku exists", field="sku", code=ErrorCode.TAKEN
+            )
         product = Product(
             id=new_id(),
             vendor_id=data.vendor_id,

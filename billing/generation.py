@@ -45,7 +45,7 @@ from billing.models import (
 from billing.prices import PriceBook, UnitPrice
 from core.clock import utcnow
 from core.currency import minor_units
-from core.errors import DomainError, Problem, ValidationFailed
+from core.errors import DomainError, ErrorCode, Problem, ValidationFailed
 from core.ids import new_id
 from db.scope import TenantScope
 from tenants.audit import Actor, record
@@ -402,7 +402,7 @@ class BillingRun:
         found = {row.id: row for row in await self.session.execute(statement)}
         if ids is not None and len(found) != len(set(ids)):
             raise ValidationFailed(
-                "one of the customers was not found", field="customerIds", code="NOT_FOUND"
+                "one of the customers was not found", field="customerIds", code=ErrorCode.NOT_FOUND
             )
         return found
 

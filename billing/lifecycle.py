@@ -37,7 +37,7 @@ from billing.models import (
     PaymentStatus,
 )
 from core.clock import utcnow
-from core.errors import DomainError, Forbidden, NotFound, Problem, ValidationFailed
+from core.errors import DomainError, ErrorCode, Forbidden, NotFound, Problem, ValidationFailed
 from core.ids import new_id
 from core.validation import normalize_email, required_text
 from db.scope import PLATFORM_TENANT_ID, TenantScope
@@ -73,7 +73,7 @@ COLLECT_INVOICE = "payments.collect"  # the job that charges a posted invoice (p
 
 
 class InvalidTransition(DomainError):
-    code = "INVALID_TRANSITION"
+    code = ErrorCode.INVALID_TRANSITION
 
 
 def allowed_transitions(invoice: Invoice) -> list[InvoiceStatus]:
@@ -257,7 +257,9 @@ class InvoiceLifecycle:
             # matched as define_custom_field keeps a key: trimmed and lower-case
             definition = definitions.get((key or "").strip().lower())
             if definition is None:
-                problems.append(Problem("NOT_FOUND", f"no custom field {key!r}", f"values.{n}.key"))
+                problems.append(
+                    Problem(ErrorCode.NOT_FOUND, f"no custom field {key!r}", f"values.{n}.key")
+                )
                 continue
             keys.add(definition.key)
             if value is None or not value.strip():
@@ -293,7 +295,7 @@ class InvoiceLifecycle:
         values = invoice.custom_fields or {}
         missing = [
             Problem(
-                "CUSTOM_FIELD_REQUIRED",
+                ErrorCode.CUSTOM_FIELD_REQUIRED,
                 f"{d.label!r} must have a value before the invoice is posted",
                 f"customFields.{d.key}",
             )
@@ -343,7 +345,7 @@ class InvoiceLifecycle:
             raise ValidationFailed(
                 "a DRAFT is not sent to anyone: post it first",
                 field="invoiceId",
-                code="INVOICE_NOT_POSTED",
+                code=ErrorCode.INVOICE_NOT_POSTED,
             )
         if to:
             recipients = _recipients(to)

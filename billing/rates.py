@@ -15,14 +15,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.models import ExchangeRate
-from core.errors import DomainError, ValidationFailed
+from core.errors import DomainError, ErrorCode, ValidationFailed
 from core.validation import bounded_decimal
 
 RATE_PLACES = Decimal("1e-10")
 
 
 class RateUnavailable(DomainError):
-    code = "RATE_UNAVAILABLE"
+    code = ErrorCode.RATE_UNAVAILABLE
 
     def __init__(self, base: str, quote: str, on: date, *, field: str | None = None) -> None:
         super().__init__(

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.catalog import amount
 from billing.models import Product, ProductKind, Subscription, UsageRecord
-from core.errors import NotFound, Problem, ValidationFailed
+from core.errors import ErrorCode, NotFound, Problem, ValidationFailed
 from core.ids import new_id
 from core.validation import optional_text
 from db.scope import TenantScope
@@ -249,6 +249,6 @@ async def record_usage(
         raise ValidationFailed(
             "a record with this reference was recorded concurrently; send it again",
             field="reference",
-            code="CONFLICT",
+            code=ErrorCode.CONFLICT,
         ) from None
     return results

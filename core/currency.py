@@ -13,6 +13,11 @@ def _known() -> frozenset[str]:
     return frozenset(list_currencies())
 
 
+def is_currency(code: str) -> bool:
+    """Whether ``code`` is exactly a known ISO 4217 code, as written (upper case)."""
+    return code in _known()
+
+
 def normalize_currency(code: str, *, field: str = "currency") -> str:
     value = (code or "").strip().upper()
     if len(value) != 3 or value not in _known():

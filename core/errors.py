@@ -7,21 +7,59 @@ them in its payload and changes nothing. Anything else is a bug and is masked as
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    """Every code a domain failure can carry, and so every code of a mutation payload's errors:
+    the API's UserErrorCode enum is this one, so a code cannot reach a client undocumented."""
+
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    NOT_FOUND = "NOT_FOUND"
+    FORBIDDEN = "FORBIDDEN"
+    CONFLICT = "CONFLICT"
+    TAKEN = "TAKEN"
+    RATE_LIMITED = "RATE_LIMITED"
+    # Signing in and accounts
+    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    RESELLER_REQUIRED = "RESELLER_REQUIRED"
+    TOKEN_REUSED = "TOKEN_REUSED"  # noqa: S105  (a code, not a secret)
+    INVALID_TOKEN = "INVALID_TOKEN"  # noqa: S105
+    WEAK_PASSWORD = "WEAK_PASSWORD"  # noqa: S105
+    NOT_INVITED = "NOT_INVITED"
+    USER_NOT_ACTIVE = "USER_NOT_ACTIVE"
+    OWNER_CANNOT_BE_DISABLED = "OWNER_CANNOT_BE_DISABLED"
+    CANNOT_DISABLE_SELF = "CANNOT_DISABLE_SELF"
+    BILLING_ACCESS_REQUIRED = "BILLING_ACCESS_REQUIRED"
+    OWNER_KEEPS_BILLING_ACCESS = "OWNER_KEEPS_BILLING_ACCESS"
+    INVALID_SCOPE = "INVALID_SCOPE"
+    # Billing
+    INVALID_TRANSITION = "INVALID_TRANSITION"
+    CUSTOM_FIELD_REQUIRED = "CUSTOM_FIELD_REQUIRED"
+    INVOICE_NOT_POSTED = "INVOICE_NOT_POSTED"
+    RATE_UNAVAILABLE = "RATE_UNAVAILABLE"
+    AMOUNT_OUT_OF_RANGE = "AMOUNT_OUT_OF_RANGE"
 
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    code: str
+    code: ErrorCode
     message: str
     field: str | None = None
+
+    def __post_init__(self) -> None:
+        # A code outside ErrorCode fails where it is raised (ValueError), not silently on the wire.
+        object.__setattr__(self, "code", ErrorCode(self.code))
 
 
 class DomainError(Exception):
     """A failure the caller can understand and act on; carries one or more problems."""
 
-    code = "BAD_USER_INPUT"
+    code: ErrorCode = ErrorCode.BAD_USER_INPUT
 
-    def __init__(self, message: str, *, field: str | None = None, code: str | None = None):
+    def __init__(
+        self, message: str, *, field: str | None = None, code: ErrorCode | None = None
+    ) -> None:
         super().__init__(message)
         self.problems: list[Problem] = [Problem(code or self.code, message, field)]
 
@@ -33,21 +71,21 @@ class DomainError(Exception):
 
 
 class ValidationFailed(DomainError):
-    code = "BAD_USER_INPUT"
+    code = ErrorCode.BAD_USER_INPUT
 
 
 class NotFound(DomainError):
     """The object does not exist *or belongs to another tenant*: the two are indistinguishable."""
 
-    code = "NOT_FOUND"
+    code = ErrorCode.NOT_FOUND
 
     def __init__(self, what: str = "object", *, field: str | None = None):
         super().__init__(f"{what} not found", field=field)
 
 
 class Forbidden(DomainError):
-    code = "FORBIDDEN"
+    code = ErrorCode.FORBIDDEN
 
 
 class Conflict(DomainError):
-    code = "CONFLICT"
+    code = ErrorCode.CONFLICT

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
-from core.errors import DomainError
+from core.errors import DomainError, ErrorCode
 
-RATE_LIMITED = "RATE_LIMITED"
+RATE_LIMITED = ErrorCode.RATE_LIMITED
 
 
 class RateLimited(DomainError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,10 +14,14 @@ from auth.models import ApiClient as ApiClientRow
 from auth.repositories import ApiClientRepository
 from schema.context import Info
 from schema.errors import Payload
-from schema.mutations import respond
+from schema.mutations import INPUT, respond
 from schema.permissions import CanManageUsers
 from schema.relay import (
+    After,
+    Before,
     Connection,
+    First,
+    Last,
     Node,
     decode_id,
     page_request,
@@ -98,10 +103,10 @@ class ApiClientQueries:
     async def api_clients(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> ApiClientConnection:
         return await resolve_connection(
             info,
@@ -119,7 +124,7 @@ class ApiClientMutations:
         description="Make an API client; its secret is in this payload and never again.",
     )
     async def create_api_client(
-        self, info: Info, input: CreateApiClientInput
+        self, info: Info, input: Annotated[CreateApiClientInput, INPUT]
     ) -> CreateApiClientPayload:
         principal, scope = info.context.caller, info.context.scope
 
@@ -144,7 +149,7 @@ class ApiClientMutations:
         description="Revoke an API client: its secret and tokens stop working at once.",
     )
     async def revoke_api_client(
-        self, info: Info, input: RevokeApiClientInput
+        self, info: Info, input: Annotated[RevokeApiClientInput, INPUT]
     ) -> RevokeApiClientPayload:
         principal, scope = info.context.caller, info.context.scope
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from strawberry.scalars import JSON
@@ -16,9 +17,14 @@ from strawberry.scalars import JSON
 from auth import permissions as rules
 from core.errors import ValidationFailed
 from schema.context import Info
+from schema.enums import described_enum
 from schema.permissions import CanReadAudit, HasBillingAccess
 from schema.relay import (
+    After,
+    Before,
     Connection,
+    First,
+    Last,
     Node,
     from_global_id,
     page_request,
@@ -29,19 +35,25 @@ from tenants.audit import AuditEvent as AuditRow
 from tenants.audit import AuditRepository, is_billing_event
 
 
-@strawberry.enum(
-    description=(
-        "What kind of caller did something: USER (a reseller's user), PLATFORM_ADMIN (platform"
-        " staff), API_CLIENT (a reseller's back end), PORTAL (a customer portal), SYSTEM"
-        " (channelbill itself: a job, a limit)."
-    )
-)
 class ActorKind(enum.StrEnum):
     USER = "USER"
     PLATFORM_ADMIN = "PLATFORM_ADMIN"
     API_CLIENT = "API_CLIENT"
     PORTAL = "PORTAL"
     SYSTEM = "SYSTEM"
+
+
+described_enum(
+    ActorKind,
+    description="What kind of caller did something.",
+    values={
+        ActorKind.USER: "A reseller's user.",
+        ActorKind.PLATFORM_ADMIN: "Platform staff.",
+        ActorKind.API_CLIENT: "A reseller's back end, through an API client.",
+        ActorKind.PORTAL: "A customer, through a customer portal.",
+        ActorKind.SYSTEM: "channelbill itself: a job, a limit.",
+    },
+)
 
 
 @strawberry.type(description="Who acted, as recorded at the time.")
@@ -119,12 +131,16 @@ class AuditQueries:
     async def audit_events(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        action: str | None = None,
-        object_id: strawberry.ID | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        action: Annotated[
+            str | None, strawberry.argument(description='Only this action, e.g. "user.invited".')
+        ] = None,
+        object_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only events about this object.")
+        ] = None,
     ) -> AuditEventConnection:
         about = None
         if object_id is not None:

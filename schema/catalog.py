@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 from decimal import Decimal
+from typing import Annotated
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,14 +15,31 @@ from billing import models
 from billing.catalog import Catalog, NewPrice, NewProduct
 from db.pagination import PageRequest
 from schema.context import Info
+from schema.enums import described_enum
 from schema.errors import Payload
 from schema.money import Money
-from schema.mutations import respond
+from schema.mutations import INPUT, respond
 from schema.permissions import CanReadTenant, IsPlatformAdmin, billing_field
-from schema.relay import Connection, Node, decode_id, page_request, to_global_id
+from schema.relay import (
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    Node,
+    decode_id,
+    page_request,
+    to_global_id,
+)
+from schema.scalars import CurrencyCode
 
-ProductKind = strawberry.enum(
-    models.ProductKind, description="RECURRING: billed monthly per unit; USAGE: as recorded."
+ProductKind = described_enum(
+    models.ProductKind,
+    description="RECURRING: billed monthly per unit; USAGE: as recorded.",
+    values={
+        models.ProductKind.RECURRING: "Billed monthly per unit subscribed, prorated by days.",
+        models.ProductKind.USAGE: "Billed for the usage recorded in the period.",
+    },
 )
 
 
@@ -36,7 +54,7 @@ class Vendor(Node):
 
 @strawberry.type(description="A product's catalog prices in one currency.")
 class ProductPrice:
-    currency: str = strawberry.field(description="ISO 4217 code.")
+    currency: CurrencyCode = strawberry.field(description="ISO 4217 code.")
     msrp: Money = strawberry.field(description="What customers pay unless a reseller sets a price.")
     cost: Money = strawberry.field(description="What resellers pay the platform.")
 
@@ -47,7 +65,9 @@ class Product(Node):
     name: str = strawberry.field(description="Product name.")
     unit: str = strawberry.field(description="What a quantity counts: seat, GB, hour.")
     kind: ProductKind = strawberry.field(description="RECURRING or USAGE.")
-    base_currency: str = strawberry.field(description="Currency its prices are converted from.")
+    base_currency: CurrencyCode = strawberry.field(
+        description="Currency its prices are converted from."
+    )
     vendor_id: strawberry.Private[uuid.UUID]
 
     @strawberry.field(description="Who sells it.")
@@ -88,8 +108,8 @@ class Product(Node):
 
 @strawberry.type(description="1 base = rate quote, from its date until a later one.")
 class ExchangeRate:
-    base: str = strawberry.field(description="Currency converted from.")
-    quote: str = strawberry.field(description="Currency converted to.")
+    base: CurrencyCode = strawberry.field(description="Currency converted from.")
+    quote: CurrencyCode = strawberry.field(description="Currency converted to.")
     rate: Decimal = strawberry.field(description="Units of quote per unit of base.")
     date: date = strawberry.field(description="First day the rate applies.")
 
@@ -105,7 +125,7 @@ class ProductConnection(Connection[Product]):
 
 @strawberry.input(description="A product's MSRP and cost in one currency.")
 class ProductPriceInput:
-    currency: str = strawberry.field(description="ISO 4217 code.")
+    currency: CurrencyCode = strawberry.field(description="ISO 4217 code.")
     msrp: Decimal = strawberry.field(description="Price to customers, at most 6 decimals.")
     cost: Decimal = strawberry.field(description="Price to resellers, at most 6 decimals.")
 
@@ -122,7 +142,7 @@ class CreateProductInput:
     name: str = strawberry.field(description="Product name.")
     unit: str = strawberry.field(description="What a quantity counts.")
     kind: ProductKind = strawberry.field(description="RECURRING or USAGE.")
-    base_currency: str = strawberry.field(description="ISO 4217 code prices convert from.")
+    base_currency: CurrencyCode = strawberry.field(description="ISO 4217 code prices convert from.")
     prices: list[ProductPriceInput] = strawberry.field(description="MSRP and cost per currency.")
 
 
@@ -134,8 +154,8 @@ class SetProductPricesInput:
 
 @strawberry.input(description="Publish the rate of a currency pair from a date on.")
 class SetExchangeRateInput:
-    base: str = strawberry.field(description="Currency converted from.")
-    quote: str = strawberry.field(description="Currency converted to.")
+    base: CurrencyCode = strawberry.field(description="Currency converted from.")
+    quote: CurrencyCode = strawberry.field(description="Currency converted to.")
     rate: Decimal = strawberry.field(description="Units of quote per unit of base (> 0).")
     date: date = strawberry.field(description="First day the rate applies.")
 
@@ -174,11 +194,13 @@ class CatalogQueries:
     async def products(
         self,
         info: Info,
-        vendor_id: strawberry.ID | None = None,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        vendor_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only this vendor's products.")
+        ] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> ProductConnection:
         request: PageRequest = page_request(first, after, last, before)
         vendor = decode_id(vendor_id, "Vendor", field="vendorId") if vendor_id else None
@@ -198,7 +220,14 @@ class CatalogQueries:
         description="Published exchange rates, newest first (at most 500).",
     )
     async def exchange_rates(
-        self, info: Info, base: str | None = None, quote: str | None = None
+        self,
+        info: Info,
+        base: Annotated[
+            CurrencyCode | None, strawberry.argument(description="Only rates from this currency.")
+        ] = None,
+        quote: Annotated[
+            CurrencyCode | None, strawberry.argument(description="Only rates to this currency.")
+        ] = None,
     ) -> list[ExchangeRate]:
         async with info.context.read() as session:
             return [ExchangeRate.from_model(r) for r in await Catalog(session).rates(base, quote)]
@@ -207,7 +236,9 @@ class CatalogQueries:
 @strawberry.type
 class CatalogMutations:
     @strawberry.mutation(permission_classes=[IsPlatformAdmin], description="Add a vendor.")
-    async def create_vendor(self, info: Info, input: CreateVendorInput) -> CreateVendorPayload:
+    async def create_vendor(
+        self, info: Info, input: Annotated[CreateVendorInput, INPUT]
+    ) -> CreateVendorPayload:
         async def create(session: AsyncSession) -> models.Vendor:
             return await Catalog(session).create_vendor(input.name)
 
@@ -219,7 +250,9 @@ class CatalogMutations:
         )
 
     @strawberry.mutation(permission_classes=[IsPlatformAdmin], description="Add a product.")
-    async def create_product(self, info: Info, input: CreateProductInput) -> ProductPayload:
+    async def create_product(
+        self, info: Info, input: Annotated[CreateProductInput, INPUT]
+    ) -> ProductPayload:
         async def create(session: AsyncSession) -> models.Product:
             data = NewProduct(
                 vendor_id=decode_id(input.vendor_id, "Vendor", field="vendorId"),
@@ -243,7 +276,9 @@ class CatalogMutations:
         permission_classes=[IsPlatformAdmin],
         description="Add or replace a product's MSRP and cost in some currencies.",
     )
-    async def set_product_prices(self, info: Info, input: SetProductPricesInput) -> ProductPayload:
+    async def set_product_prices(
+        self, info: Info, input: Annotated[SetProductPricesInput, INPUT]
+    ) -> ProductPayload:
         async def update(session: AsyncSession) -> models.Product:
             product_id = decode_id(input.product_id, "Product", field="productId")
             return await Catalog(session).set_product_prices(product_id, _prices(input.prices))
@@ -260,7 +295,7 @@ class CatalogMutations:
         description="Publish (or correct) an exchange rate from a date on.",
     )
     async def set_exchange_rate(
-        self, info: Info, input: SetExchangeRateInput
+        self, info: Info, input: Annotated[SetExchangeRateInput, INPUT]
     ) -> SetExchangeRatePayload:
         async def publish(session: AsyncSession) -> models.ExchangeRate:
             return await Catalog(session).set_exchange_rate(

@@ -14,17 +14,22 @@ from db.pagination import PageRequest
 from schema.context import Info
 from schema.errors import Payload
 from schema.money import Money, PaymentMethod
-from schema.mutations import respond
+from schema.mutations import INPUT, respond
 from schema.permissions import CanReadCustomers, CanReadTenant, CanWriteCustomers, billing_field
 from schema.relay import (
+    After,
+    Before,
     Connection,
+    First,
+    Last,
     Node,
     decode_id,
     page_request,
     resolve_connection,
     to_global_id,
 )
-from schema.resellers import AccountStatus, Reseller
+from schema.resellers import AccountStatus, CustomerSearch, CustomerStatus, Reseller
+from schema.scalars import CurrencyCode
 from schema.statements import Statement, customer_statement
 from tenants import models, services
 from tenants.repositories import CustomerRepository
@@ -34,7 +39,7 @@ from tenants.repositories import CustomerRepository
 class Customer(Node):
     name: str = strawberry.field(description="Company or person name.")
     email: str = strawberry.field(description="Where its invoices are sent.")
-    currency: str = strawberry.field(description="ISO 4217 code it is billed in.")
+    currency: CurrencyCode = strawberry.field(description="ISO 4217 code it is billed in.")
     timezone: str = strawberry.field(description="IANA time zone.")
     tax_rate: Decimal = strawberry.field(description="Percent added as tax; may be 0.")
     tax_id: str | None = strawberry.field(description="VAT or other tax registration number.")
@@ -93,7 +98,7 @@ class CreateCustomerInput:
     )
     name: str = strawberry.field(description="Company or person name.")
     email: str = strawberry.field(description="Billing email address.")
-    currency: str = strawberry.field(description="ISO 4217 code, e.g. EUR.")
+    currency: CurrencyCode = strawberry.field(description="ISO 4217 code, e.g. EUR.")
     timezone: str | None = strawberry.field(default=None, description="IANA zone; UTC if unset.")
     tax_rate: Decimal | None = strawberry.field(default=None, description="Percent, 0 to 100.")
     tax_id: str | None = strawberry.field(default=None, description="Tax registration number.")
@@ -162,12 +167,12 @@ class CustomerQueries:
     async def customers(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        search: str | None = None,
-        status: AccountStatus | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        search: CustomerSearch = None,
+        status: CustomerStatus = None,
     ) -> CustomerConnection:
         return await customer_connection(
             info, page_request(first, after, last, before), search, status
@@ -180,7 +185,7 @@ class CustomerMutations:
         permission_classes=[CanWriteCustomers], description="Add a customer to your reseller."
     )
     async def create_customer(
-        self, info: Info, input: CreateCustomerInput
+        self, info: Info, input: Annotated[CreateCustomerInput, INPUT]
     ) -> CreateCustomerPayload:
         data = services.NewCustomer(
             name=input.name,
@@ -207,7 +212,7 @@ class CustomerMutations:
 
     @strawberry.mutation(permission_classes=[CanWriteCustomers], description="Change a customer.")
     async def update_customer(
-        self, info: Info, input: UpdateCustomerInput
+        self, info: Info, input: Annotated[UpdateCustomerInput, INPUT]
     ) -> UpdateCustomerPayload:
         changes = services.CustomerChanges(
             name=input.name,

@@ -9,16 +9,24 @@ import strawberry
 from documents import formats
 from documents.links import Target
 from schema.context import Info
+from schema.enums import described_enum
 from schema.errors import UNAUTHENTICATED, ApiError
 
-DocumentFormat = strawberry.enum(
+DocumentFormat = described_enum(
     formats.DocumentFormat,
     description=(
         "PDF; CSV (one row per line); DETAILED_CSV (one row per charge behind a line: a"
         " subscription's proration or a usage record); HTML (a print view)."
     ),
+    values={
+        formats.DocumentFormat.PDF: "A PDF to send or print.",
+        formats.DocumentFormat.CSV: "A spreadsheet, one row per line.",
+        formats.DocumentFormat.DETAILED_CSV: "A spreadsheet, one row per charge behind a line.",
+        formats.DocumentFormat.HTML: "A page to view or print in a browser.",
+    },
 )
 
+FORMAT = strawberry.argument(description="The file format.")
 DOWNLOAD_URL = (
     "A signed link to the document in that format, valid 15 minutes. It opens only for the"
     " caller who asked for it, and only while that caller may still see the document."

@@ -12,7 +12,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from strawberry.extensions import MaskErrors
 
-from core.errors import DomainError, Problem
+from core.errors import DomainError, ErrorCode, Problem
+from schema.enums import described_enum
 
 log = logging.getLogger("channelbill.graphql")
 
@@ -48,9 +49,46 @@ class ApiError(GraphQLError):
         super().__init__(message, extensions={"code": code, **extensions})
 
 
+UserErrorCode = described_enum(
+    ErrorCode,
+    name="UserErrorCode",
+    description="Why a mutation changed nothing; the message says it for people.",
+    values={
+        ErrorCode.BAD_USER_INPUT: "A value is malformed or out of range; field names it.",
+        ErrorCode.NOT_FOUND: "No such object, or not one the caller may see.",
+        ErrorCode.FORBIDDEN: "The caller may not do this.",
+        ErrorCode.CONFLICT: "Another request did the same at the same time; send it again.",
+        ErrorCode.TAKEN: "The name, slug, sku or email is already in use.",
+        ErrorCode.RATE_LIMITED: "Too many attempts; the message says when to try again.",
+        ErrorCode.INVALID_CREDENTIALS: "Wrong email or password, or an unknown refresh token.",
+        ErrorCode.RESELLER_REQUIRED: "The sign-in fits several resellers: give reseller, its slug.",
+        ErrorCode.TOKEN_REUSED: "A refresh token was used twice: every session of the chain"
+        " is signed out.",
+        ErrorCode.INVALID_TOKEN: "The activation link is invalid, used or expired.",
+        ErrorCode.WEAK_PASSWORD: "The password is too short, too long or the email address.",
+        ErrorCode.NOT_INVITED: "Only an INVITED user can be sent an invitation.",
+        ErrorCode.USER_NOT_ACTIVE: "Only an ACTIVE user can be given billing access.",
+        ErrorCode.OWNER_CANNOT_BE_DISABLED: "The reseller's OWNER cannot be disabled.",
+        ErrorCode.CANNOT_DISABLE_SELF: "A user cannot disable themselves.",
+        ErrorCode.BILLING_ACCESS_REQUIRED: "Only a caller with billing access may do this.",
+        ErrorCode.OWNER_KEEPS_BILLING_ACCESS: "The OWNER always has billing access.",
+        ErrorCode.INVALID_SCOPE: "A scope that does not exist; the message lists the known ones.",
+        ErrorCode.INVALID_TRANSITION: "The invoice cannot go to that status from its current one"
+        " (see allowedTransitions).",
+        ErrorCode.CUSTOM_FIELD_REQUIRED: "A required custom field has no value: the invoice"
+        " cannot be posted.",
+        ErrorCode.INVOICE_NOT_POSTED: "A DRAFT invoice cannot be sent or paid: post it first.",
+        ErrorCode.RATE_UNAVAILABLE: "A price needs an exchange rate that is not published.",
+        ErrorCode.AMOUNT_OUT_OF_RANGE: "An amount would be too large to store.",
+    },
+)
+
+
 @strawberry.type(description="An expected failure of a mutation: nothing was changed.")
 class UserError:
-    code: str = strawberry.field(description="Machine-readable reason, e.g. NOT_FOUND, TAKEN.")
+    code: UserErrorCode = strawberry.field(  # type: ignore[valid-type]
+        description="Machine-readable reason."
+    )
     message: str = strawberry.field(description="Human-readable explanation.")
     field: str | None = strawberry.field(
         description="The input field at fault (camelCase path), when there is one."
@@ -98,7 +136,9 @@ class CodedErrors(MaskErrors):
         original = error.original_error
         if isinstance(original, DomainError):
             problem = original.problems[0]
-            return _copy(error, problem.message, {"code": problem.code, "field": problem.field})
+            # A plain string, as every top-level code is, not the enum member.
+            code = str(problem.code)
+            return _copy(error, problem.message, {"code": code, "field": problem.field})
         if original is None or isinstance(original, GraphQLError):
             code = (error.extensions or {}).get("code") or _uncoded(error, before_execution)
             extensions = {**(error.extensions or {}), "code": code}

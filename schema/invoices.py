@@ -12,6 +12,7 @@ import enum
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Annotated
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,10 +30,11 @@ from notifications import quota
 from schema.catalog import Product, ProductKind, Vendor
 from schema.context import Info
 from schema.customers import Customer
-from schema.documents import DOWNLOAD_URL, DocumentFormat, download_url
+from schema.documents import DOWNLOAD_URL, FORMAT, DocumentFormat, download_url
+from schema.enums import described_enum
 from schema.errors import Payload
 from schema.money import Money
-from schema.mutations import respond
+from schema.mutations import INPUT, respond
 from schema.notifications import Notification, notifications_of
 from schema.permissions import (
     BillingAccess,
@@ -42,30 +44,87 @@ from schema.permissions import (
     billing_mutation,
 )
 from schema.prices import PriceSource
-from schema.relay import Connection, Node, decode_id, page_request, resolve_connection, to_global_id
+from schema.relay import (
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    Node,
+    decode_id,
+    page_request,
+    resolve_connection,
+    to_global_id,
+)
+from schema.scalars import CurrencyCode
 
-InvoiceStatus = strawberry.enum(
+InvoiceStatus = described_enum(
     models.InvoiceStatus,
     description="DRAFT (invisible to the buyer) -> OPEN (posted, numbered) -> CLOSED or VOID.",
+    values={
+        models.InvoiceStatus.DRAFT: "Being prepared: unnumbered, invisible to the buyer.",
+        models.InvoiceStatus.OPEN: "Posted: numbered, sent to the buyer, awaiting payment.",
+        models.InvoiceStatus.CLOSED: "Settled; nothing more is due.",
+        models.InvoiceStatus.VOID: "Cancelled after posting; nothing is due.",
+    },
 )
-FieldType = strawberry.enum(models.FieldType, description="The type of a custom field's value.")
-PaymentStatus = strawberry.enum(models.PaymentStatus, description="Whether a payment went through.")
-PaymentMethodKind = strawberry.enum(
-    models.PaymentMethodKind, description="CARD through the gateway, or OUT_OF_BAND by hand."
+FieldType = described_enum(
+    models.FieldType,
+    description="The type of a custom field's value.",
+    values={
+        models.FieldType.TEXT: "Any text.",
+        models.FieldType.NUMBER: "A decimal number.",
+        models.FieldType.DATE: "An ISO 8601 date.",
+    },
+)
+PaymentStatus = described_enum(
+    models.PaymentStatus,
+    description="Whether a payment went through.",
+    values={
+        models.PaymentStatus.SUCCEEDED: "The money was taken.",
+        models.PaymentStatus.FAILED: "Declined: nothing was taken.",
+    },
+)
+PaymentMethodKind = described_enum(
+    models.PaymentMethodKind,
+    description="CARD through the gateway, or OUT_OF_BAND by hand.",
+    values={
+        models.PaymentMethodKind.CARD: "Charged to the card on file through the gateway.",
+        models.PaymentMethodKind.OUT_OF_BAND: "Recorded by hand: a bank transfer, a cheque.",
+    },
 )
 
 
-@strawberry.enum(description="Who an invoice bills.")
 class BillTo(enum.StrEnum):
     CUSTOMER = "CUSTOMER"  # retail: a reseller bills its customer
     RESELLER = "RESELLER"  # wholesale: the platform bills the reseller
 
 
-@strawberry.enum(description="What kind of party an invoice names.")
+described_enum(
+    BillTo,
+    description="Who an invoice bills.",
+    values={
+        BillTo.CUSTOMER: "Retail: a reseller bills its customer.",
+        BillTo.RESELLER: "Wholesale: the platform bills a reseller.",
+    },
+)
+
+
 class PartyKind(enum.StrEnum):
     PLATFORM = "PLATFORM"
     RESELLER = "RESELLER"
     CUSTOMER = "CUSTOMER"
+
+
+described_enum(
+    PartyKind,
+    description="What kind of party an invoice names.",
+    values={
+        PartyKind.PLATFORM: "The platform (the distributor).",
+        PartyKind.RESELLER: "A reseller.",
+        PartyKind.CUSTOMER: "A reseller's customer.",
+    },
+)
 
 
 @strawberry.type(description="The seller or the buyer of an invoice, as the invoice names it.")
@@ -156,7 +215,7 @@ class CustomFieldValue:
 @strawberry.type(description="An amount converted to another currency, with the rate used.")
 class ConvertedMoney:
     amount: Decimal = strawberry.field(description="The converted amount, rounded.")
-    currency: str = strawberry.field(description="The currency converted to.")
+    currency: CurrencyCode = strawberry.field(description="The currency converted to.")
     formatted: str = strawberry.field(description="For people.")
     rate: Decimal = strawberry.field(description="Units of this currency per unit of the original.")
     rate_date: date = strawberry.field(description="The date of the rate used.")
@@ -175,7 +234,7 @@ class Invoice(Node):
     buyer: BillingParty = strawberry.field(description="Who pays: a reseller or a customer.")
     period_start: date = strawberry.field(description="First day of the billing period.")
     period_end: date = strawberry.field(description="Last day of the billing period.")
-    currency: str = strawberry.field(description="ISO 4217 code of every amount on it.")
+    currency: CurrencyCode = strawberry.field(description="ISO 4217 code of every amount on it.")
     tax_rate: Decimal = strawberry.field(description="Tax percent applied to the subtotal.")
     subtotal: Money = strawberry.field(description="Sum of the lines.")
     tax: Money = strawberry.field(description="Tax on the subtotal.")
@@ -252,7 +311,13 @@ class Invoice(Node):
             "The total in another currency, at the rate of the issue date (today for a draft)."
         )
     )
-    async def converted_total(self, info: Info, currency: str) -> ConvertedMoney:
+    async def converted_total(
+        self,
+        info: Info,
+        currency: Annotated[
+            CurrencyCode, strawberry.argument(description="The currency to convert to.")
+        ],
+    ) -> ConvertedMoney:
         quote = normalize_currency(currency)
         on = self.issued_at.date() if self.issued_at else utcnow().date()
         async with info.context.read() as session:
@@ -280,7 +345,7 @@ class Invoice(Node):
         )
 
     @strawberry.field(description=DOWNLOAD_URL)
-    def download_url(self, info: Info, format: DocumentFormat) -> str:
+    def download_url(self, info: Info, format: Annotated[DocumentFormat, FORMAT]) -> str:
         return download_url(info, InvoiceTarget(self.db_id), self.reseller_id, format)
 
     @classmethod
@@ -572,6 +637,11 @@ def _invoice_query(info: Info, filter: InvoiceFilter | None) -> InvoiceQuery:
     )
 
 
+RESELLER = strawberry.argument(
+    description="The reseller: platform admins must name one; anyone else only their own."
+)
+
+
 def _tenant(info: Info, reseller_id: strawberry.ID | None) -> uuid.UUID:
     """The reseller a change is for: the caller's own; a platform admin names one. Naming
     another reseller than one's own is refused like any other tenant's object, never ignored."""
@@ -596,11 +666,13 @@ class InvoiceQueries:
     async def invoices(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        filter: InvoiceFilter | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        filter: Annotated[
+            InvoiceFilter | None, strawberry.argument(description="Which invoices; all if omitted.")
+        ] = None,
     ) -> InvoiceConnection | None:
         query = _invoice_query(info, filter)
         return await resolve_connection(
@@ -617,7 +689,7 @@ class InvoiceQueries:
         description="The custom fields of the caller's reseller (or one, for platform admins).",
     )
     async def invoice_custom_fields(
-        self, info: Info, reseller_id: strawberry.ID | None = None
+        self, info: Info, reseller_id: Annotated[strawberry.ID | None, RESELLER] = None
     ) -> list[InvoiceCustomField]:
         tenant = _tenant(info, reseller_id)
         async with info.context.read() as session:
@@ -652,7 +724,7 @@ class InvoiceMutations:
         ),
     )
     async def generate_invoices(
-        self, info: Info, input: GenerateInvoicesInput
+        self, info: Info, input: Annotated[GenerateInvoicesInput, INPUT]
     ) -> GenerateInvoicesPayload:
         ctx = info.context
         caller = ctx.caller
@@ -692,7 +764,7 @@ class InvoiceMutations:
         ),
     )
     async def update_invoice_status(
-        self, info: Info, input: UpdateInvoiceStatusInput
+        self, info: Info, input: Annotated[UpdateInvoiceStatusInput, INPUT]
     ) -> UpdateInvoiceStatusPayload:
         ctx = info.context
 
@@ -720,7 +792,9 @@ class InvoiceMutations:
             " (issued, receipt or cancelled), sent even if the seller turned that event off."
         ),
     )
-    async def send_invoice(self, info: Info, input: SendInvoiceInput) -> SendInvoicePayload:
+    async def send_invoice(
+        self, info: Info, input: Annotated[SendInvoiceInput, INPUT]
+    ) -> SendInvoicePayload:
         ctx = info.context
 
         async def send(session: AsyncSession) -> tuple[models.Invoice, list[str]]:
@@ -748,7 +822,7 @@ class InvoiceMutations:
 
     @billing_mutation(description="Delete a DRAFT invoice.")
     async def discard_invoice(
-        self, info: Info, input: DiscardInvoiceInput
+        self, info: Info, input: Annotated[DiscardInvoiceInput, INPUT]
     ) -> DiscardInvoicePayload:
         ctx = info.context
 
@@ -771,7 +845,7 @@ class InvoiceMutations:
         description="Set or clear custom field values of a DRAFT invoice.",
     )
     async def set_invoice_custom_fields(
-        self, info: Info, input: SetInvoiceCustomFieldsInput
+        self, info: Info, input: Annotated[SetInvoiceCustomFieldsInput, INPUT]
     ) -> SetInvoiceCustomFieldsPayload:
         ctx = info.context
 
@@ -796,7 +870,7 @@ class InvoiceMutations:
         description="Add or change a custom field on the reseller's invoices.",
     )
     async def define_invoice_custom_field(
-        self, info: Info, input: DefineInvoiceCustomFieldInput
+        self, info: Info, input: Annotated[DefineInvoiceCustomFieldInput, INPUT]
     ) -> DefineInvoiceCustomFieldPayload:
         ctx = info.context
 
@@ -826,7 +900,7 @@ class InvoiceMutations:
         description="Remove a custom field (values on existing invoices stay).",
     )
     async def remove_invoice_custom_field(
-        self, info: Info, input: RemoveInvoiceCustomFieldInput
+        self, info: Info, input: Annotated[RemoveInvoiceCustomFieldInput, INPUT]
     ) -> RemoveInvoiceCustomFieldPayload:
         ctx = info.context
 

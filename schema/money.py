@@ -7,6 +7,7 @@ from decimal import Decimal
 import strawberry
 
 from core.currency import format_money, quantize
+from schema.scalars import CurrencyCode
 
 
 @strawberry.type(description="An amount of money in one currency.")
@@ -14,7 +15,7 @@ class Money:
     amount: Decimal = strawberry.field(
         description="Exact amount as a decimal string, rounded to the currency's minor units."
     )
-    currency: str = strawberry.field(description="ISO 4217 code.")
+    currency: CurrencyCode = strawberry.field(description="ISO 4217 code.")
 
     @strawberry.field(description='For people: "€1,234.50" (en_US conventions).')
     def formatted(self) -> str:

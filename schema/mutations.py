@@ -7,12 +7,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import DomainError
 from db.scope import TenantScope
 from schema.context import Info
 from schema.errors import UserError, user_errors
+
+# Every mutation takes one ``input`` object (its type says what each field does).
+INPUT = strawberry.argument(description="What to do: see the input type's fields.")
 
 T = TypeVar("T")
 P = TypeVar("P")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.dataloader import DataLoader
@@ -118,14 +118,24 @@ async def resolve_node(info: Info, global_id: str) -> Node:
 @strawberry.type
 class NodeQueries:
     @strawberry.field(permission_classes=[IsAuthenticated], description="Fetch any object by id.")
-    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+    async def node(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="A global id.")],
+    ) -> Node | None:
         return await resolve_node(info, id)
 
     @strawberry.field(
         permission_classes=[IsAuthenticated],
         description="Fetch objects by id; null (with an error) for each one not found.",
     )
-    async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
+    async def nodes(
+        self,
+        info: Info,
+        ids: Annotated[
+            list[strawberry.ID], strawberry.argument(description="Global ids, at most 100.")
+        ],
+    ) -> list[Node | None]:
         if len(ids) > 100:
             raise ApiError("at most 100 ids", "BAD_USER_INPUT")
         # graphql-core awaits each item on its own: one missing id nulls only its own entry.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import enum
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,27 +25,48 @@ from notifications.branding import (
 )
 from notifications.settings import KEEP, MAX_LOGO_BYTES, SettingsChange, update_settings
 from schema.context import Info
+from schema.enums import described_enum
 from schema.errors import Payload, user_errors
-from schema.mutations import respond
+from schema.mutations import INPUT, respond
 from schema.permissions import CanReadTenant, Rule
 from schema.relay import decode_id, to_global_id
 from tenants.audit import record
 from tenants.repositories import ResellerRepository
 
-NotificationEvent = strawberry.enum(
+NotificationEvent = described_enum(
     models.NotificationEvent,
     description=(
         "What a buyer (or a user, for INVITATION) is emailed about. An INVITATION is sent"
         " whatever the settings say: its link is the only way into a new account."
     ),
+    values={
+        models.NotificationEvent.INVOICE_POSTED: "An invoice was posted (became OPEN).",
+        models.NotificationEvent.INVOICE_VOIDED: "An invoice was voided.",
+        models.NotificationEvent.INVOICE_PAID: "An invoice was paid in full.",
+        models.NotificationEvent.PAYMENT_FAILED: "A payment was declined.",
+        models.NotificationEvent.ACCOUNT_DEACTIVATED: "The account was deactivated after unpaid"
+        " bills.",
+        models.NotificationEvent.ACCOUNT_REACTIVATED: "The account may be used again.",
+        models.NotificationEvent.INVITATION: "A new user's invitation, with its activation link.",
+    },
 )
 
 
-@strawberry.enum(description="Where an effective setting comes from.")
 class SettingSource(enum.StrEnum):
     RESELLER = "RESELLER"
     PLATFORM = "PLATFORM"
     DEFAULT = "DEFAULT"
+
+
+described_enum(
+    SettingSource,
+    description="Where an effective setting comes from.",
+    values={
+        SettingSource.RESELLER: "The reseller's own setting.",
+        SettingSource.PLATFORM: "The platform's, as the reseller set none.",
+        SettingSource.DEFAULT: "channelbill's default, as neither set one.",
+    },
+)
 
 
 class CanWriteSettings(Rule):
@@ -156,6 +177,14 @@ class EffectiveNotificationSettings:
         )
 
 
+SETTINGS_OF = strawberry.argument(
+    description=(
+        "A reseller (platform admins); omitted: the caller's reseller's, or the platform's own"
+        " for a platform admin."
+    )
+)
+
+
 async def owner_of(info: Info, reseller_id: strawberry.ID | None) -> tuple[uuid.UUID | None, str]:
     """Whose settings: the caller's reseller; a platform admin names one, or means the
     platform's own. With the name the seller goes by."""
@@ -186,7 +215,7 @@ class NotificationSettingsQueries:
         ),
     )
     async def notification_settings(
-        self, info: Info, reseller_id: strawberry.ID | None = None
+        self, info: Info, reseller_id: Annotated[strawberry.ID | None, SETTINGS_OF] = None
     ) -> NotificationSettings:
         owner, _ = await owner_of(info, reseller_id)
         async with info.context.read() as session:
@@ -198,7 +227,7 @@ class NotificationSettingsQueries:
         description="The settings in force, after the platform's fallback, with their sources.",
     )
     async def effective_notification_settings(
-        self, info: Info, reseller_id: strawberry.ID | None = None
+        self, info: Info, reseller_id: Annotated[strawberry.ID | None, SETTINGS_OF] = None
     ) -> EffectiveNotificationSettings:
         owner, name = await owner_of(info, reseller_id)
         async with info.context.read() as session:
@@ -274,7 +303,7 @@ class NotificationSettingsMutations:
         description="Change notification settings (OWNER, ADMIN, or settings:write).",
     )
     async def update_notification_settings(
-        self, info: Info, input: UpdateNotificationSettingsInput
+        self, info: Info, input: Annotated[UpdateNotificationSettingsInput, INPUT]
     ) -> UpdateNotificationSettingsPayload:
         ctx = info.context
         try:

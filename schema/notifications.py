@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,25 +13,36 @@ from core.errors import Forbidden, ValidationFailed
 from notifications import models, quota
 from notifications.outbox import tenant_reason
 from schema.context import Info
+from schema.enums import described_enum
 from schema.errors import Payload, user_errors
-from schema.mutations import respond
+from schema.mutations import INPUT, respond
 from schema.notification_settings import NotificationEvent, owner_of
 from schema.permissions import Rule
 from tenants.previews import send_test_notification
 
-DeliveryStatus = strawberry.enum(
+DeliveryStatus = described_enum(
     models.DeliveryStatus,
     description=(
         "QUEUED: waiting for its first or next try; SENT: the mail server accepted it;"
         " FAILED: given up (the reason says why)."
     ),
+    values={
+        models.DeliveryStatus.QUEUED: "Waiting for its first or next try.",
+        models.DeliveryStatus.SENT: "The mail server accepted it.",
+        models.DeliveryStatus.FAILED: "Given up; the reason says why.",
+    },
 )
-NotificationOrigin = strawberry.enum(
+NotificationOrigin = described_enum(
     models.NotificationOrigin,
     description=(
         "EVENT: sent because something happened; COPY: a user asked for it (sendInvoice);"
         " TEST: a preview with made-up data."
     ),
+    values={
+        models.NotificationOrigin.EVENT: "Sent because something happened.",
+        models.NotificationOrigin.COPY: "A user asked for it (sendInvoice).",
+        models.NotificationOrigin.TEST: "A preview with made-up data (sendTestNotification).",
+    },
 )
 
 
@@ -116,7 +128,7 @@ class NotificationMutations:
         ),
     )
     async def send_test_notification(
-        self, info: Info, input: SendTestNotificationInput
+        self, info: Info, input: Annotated[SendTestNotificationInput, INPUT]
     ) -> SendTestNotificationPayload:
         ctx = info.context
         caller = ctx.caller

@@ -14,7 +14,7 @@ from auth.models import PortalToken as PortalTokenRow
 from auth.tokens import IssuedToken
 from schema.context import Info
 from schema.errors import Payload
-from schema.mutations import respond
+from schema.mutations import INPUT, respond
 from schema.permissions import CanReadCustomers, CanWriteBilling
 from schema.relay import Node, decode_id, to_global_id
 
@@ -90,7 +90,7 @@ class PortalMutations:
         description="A token for a customer portal: that customer's data only, expiring.",
     )
     async def create_customer_portal_token(
-        self, info: Info, input: CreateCustomerPortalTokenInput
+        self, info: Info, input: Annotated[CreateCustomerPortalTokenInput, INPUT]
     ) -> CreateCustomerPortalTokenPayload:
         principal, scope = info.context.caller, info.context.scope
         signer = info.context.services.signer
@@ -121,7 +121,7 @@ class PortalMutations:
         description="Revoke a portal token: it stops working on the next request.",
     )
     async def revoke_customer_portal_token(
-        self, info: Info, input: RevokeCustomerPortalTokenInput
+        self, info: Info, input: Annotated[RevokeCustomerPortalTokenInput, INPUT]
     ) -> RevokeCustomerPortalTokenPayload:
         principal, scope = info.context.caller, info.context.scope
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
+from typing import Annotated
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,25 +13,35 @@ from billing import models, prices
 from schema.catalog import Product
 from schema.context import Info
 from schema.customers import Customer
+from schema.enums import described_enum
 from schema.errors import Payload
 from schema.money import Money
-from schema.mutations import respond
+from schema.mutations import INPUT, respond
 from schema.permissions import billing_field, billing_mutation
 from schema.relay import Node, decode_id, to_global_id
+from schema.scalars import CurrencyCode
 
-PriceSource = strawberry.enum(
+PriceSource = described_enum(
     models.PriceSource,
     description=(
         "Where a price came from: an override for the customer, one for all the reseller's"
         " customers, the MSRP in the customer's currency, or the MSRP converted from the"
         " product's base currency; COST and CONVERTED_COST on the platform's invoices."
     ),
+    values={
+        models.PriceSource.CUSTOMER_OVERRIDE: "The reseller's price for this customer.",
+        models.PriceSource.RESELLER_OVERRIDE: "The reseller's price for all its customers.",
+        models.PriceSource.MSRP: "The catalog's MSRP in the customer's currency.",
+        models.PriceSource.CONVERTED_MSRP: "The MSRP converted from the product's base currency.",
+        models.PriceSource.COST: "The reseller's cost price (the platform's invoices).",
+        models.PriceSource.CONVERTED_COST: "The cost price converted from the base currency.",
+    },
 )
 
 
 @strawberry.type(description="A reseller's own price of a product, for one customer or all.")
 class PriceOverride(Node):
-    currency: str = strawberry.field(description="Applies to customers billed in it.")
+    currency: CurrencyCode = strawberry.field(description="Applies to customers billed in it.")
     price: Money | None = strawberry.field(description="A fixed unit price, if set so.")
     markup_percent: Decimal | None = strawberry.field(
         description="Percent over the product's cost, if set so."
@@ -89,7 +100,7 @@ class SetPriceInput:
     reseller_id: strawberry.ID | None = strawberry.field(
         default=None, description="Platform admins setting a reseller-wide price name it."
     )
-    currency: str = strawberry.field(description="Customers billed in it get this price.")
+    currency: CurrencyCode = strawberry.field(description="Customers billed in it get this price.")
     price: Decimal | None = strawberry.field(default=None, description="Fixed unit price.")
     markup_percent: Decimal | None = strawberry.field(
         default=None, description="Percent over cost, 0 to 1000."
@@ -105,7 +116,7 @@ class RemovePriceInput:
     reseller_id: strawberry.ID | None = strawberry.field(
         default=None, description="Platform admins removing a reseller-wide price name it."
     )
-    currency: str = strawberry.field(description="The override's currency.")
+    currency: CurrencyCode = strawberry.field(description="The override's currency.")
 
 
 @strawberry.type(description="Result of setPrice.")
@@ -133,7 +144,12 @@ class PriceQueries:
         reseller_own=True,
     )
     async def effective_price(
-        self, info: Info, product_id: strawberry.ID, customer_id: strawberry.ID
+        self,
+        info: Info,
+        product_id: Annotated[strawberry.ID, strawberry.argument(description="The product.")],
+        customer_id: Annotated[
+            strawberry.ID, strawberry.argument(description="The customer who pays it.")
+        ],
     ) -> EffectivePrice | None:
         product = decode_id(product_id, "Product", field="productId")
         customer = decode_id(customer_id, "Customer", field="customerId")
@@ -148,8 +164,13 @@ class PriceQueries:
     async def price_overrides(
         self,
         info: Info,
-        product_id: strawberry.ID | None = None,
-        customer_id: strawberry.ID | None = None,
+        product_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only this product's overrides.")
+        ] = None,
+        customer_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="Only the overrides for this customer."),
+        ] = None,
     ) -> list[PriceOverride] | None:
         product = _optional(product_id, "Product", "productId")
         customer = _optional(customer_id, "Customer", "customerId")
@@ -165,7 +186,9 @@ class PriceMutations:
     @billing_mutation(
         description="Set a product's price for one customer or all of a reseller's customers.",
     )
-    async def set_price(self, info: Info, input: SetPriceInput) -> SetPricePayload:
+    async def set_price(
+        self, info: Info, input: Annotated[SetPriceInput, INPUT]
+    ) -> SetPricePayload:
         scope = info.context.scope
 
         async def set_(session: AsyncSession) -> models.PriceOverride:
@@ -187,7 +210,9 @@ class PriceMutations:
         )
 
     @billing_mutation(description="Remove a price.")
-    async def remove_price(self, info: Info, input: RemovePriceInput) -> RemovePricePayload:
+    async def remove_price(
+        self, info: Info, input: Annotated[RemovePriceInput, INPUT]
+    ) -> RemovePricePayload:
         scope = info.context.scope
 
         async def remove(session: AsyncSession) -> models.PriceOverride:

@@ -6,7 +6,7 @@ import base64
 import binascii
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Protocol, Self, TypeVar
 
 import strawberry
 from sqlalchemy import Select
@@ -65,6 +65,23 @@ def from_cursor(cursor: str | None, *, field: str) -> uuid.UUID | None:
         return uuid.UUID(hex=raw)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise ValidationFailed("invalid cursor", field=field) from None
+
+
+# The four paging arguments of every connection, described once.
+First = Annotated[
+    int | None,
+    strawberry.argument(description="Return the first n items (after `after`), at most 100."),
+]
+After = Annotated[
+    str | None, strawberry.argument(description="Start after this cursor (of an edge or pageInfo).")
+]
+Last = Annotated[
+    int | None,
+    strawberry.argument(description="Return the last n items (before `before`), at most 100."),
+]
+Before = Annotated[
+    str | None, strawberry.argument(description="End before this cursor (of an edge or pageInfo).")
+]
 
 
 def page_request(

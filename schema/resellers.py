@@ -10,11 +10,23 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from schema.context import Info
+from schema.enums import described_enum
 from schema.errors import Payload
 from schema.money import Money, PaymentMethod
-from schema.mutations import respond
+from schema.mutations import INPUT, respond
 from schema.permissions import CanReadCustomers, IsPlatformAdmin, billing_field
-from schema.relay import Connection, Node, page_request, resolve_connection, to_global_id
+from schema.relay import (
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    Node,
+    page_request,
+    resolve_connection,
+    to_global_id,
+)
+from schema.scalars import CurrencyCode
 from schema.statements import Statement, reseller_statement
 from tenants import models, services
 from tenants.repositories import ResellerRepository
@@ -23,14 +35,30 @@ if TYPE_CHECKING:
     from schema.customers import CustomerConnection
     from schema.users import User
 
-AccountStatus = strawberry.enum(models.AccountStatus, description="Whether an account may be used.")
+AccountStatus = described_enum(
+    models.AccountStatus,
+    description="Whether an account may be used.",
+    values={
+        models.AccountStatus.ACTIVE: "In use.",
+        models.AccountStatus.DEACTIVATED: "Shut off after unpaid bills, until it is reactivated.",
+    },
+)
+# The filters of both customer lists (Query.customers and Reseller.customers).
+CustomerSearch = Annotated[
+    str | None,
+    strawberry.argument(description="Only customers whose name or email holds it (any case)."),
+]
+CustomerStatus = Annotated[
+    AccountStatus | None,  # type: ignore[valid-type]
+    strawberry.argument(description="Only customers in this status."),
+]
 
 
 @strawberry.type(description="A partner company reselling to its own customers: the tenant.")
 class Reseller(Node):
     name: str = strawberry.field(description="Company name.")
     slug: str = strawberry.field(description="Unique, URL-safe handle.")
-    currency: str = strawberry.field(description="ISO 4217 code of its default currency.")
+    currency: CurrencyCode = strawberry.field(description="ISO 4217 code of its default currency.")
     timezone: str = strawberry.field(description="IANA time zone.")
     status: AccountStatus = strawberry.field(description="DEACTIVATED after unpaid bills.")
     invoice_prefix: str = strawberry.field(description="Prefix of the numbers of its invoices.")
@@ -43,12 +71,12 @@ class Reseller(Node):
     async def customers(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        search: str | None = None,
-        status: AccountStatus | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        search: CustomerSearch = None,
+        status: CustomerStatus = None,
     ) -> Annotated[CustomerConnection, strawberry.lazy("schema.customers")]:
         from schema.customers import customer_connection
 
@@ -109,7 +137,7 @@ class OwnerInput:
 @strawberry.input(description="A new reseller and its first user.")
 class CreateResellerInput:
     name: str = strawberry.field(description="Company name.")
-    currency: str = strawberry.field(description="ISO 4217 code, e.g. EUR.")
+    currency: CurrencyCode = strawberry.field(description="ISO 4217 code, e.g. EUR.")
     owner: OwnerInput = strawberry.field(description="Its OWNER, invited by email.")
     slug: str | None = strawberry.field(
         default=None, description="a-z, 0-9 and '-'; derived from the name if unset."
@@ -139,11 +167,16 @@ class ResellerQueries:
     async def resellers(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        search: str | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        search: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Only resellers whose name or slug holds it (any case)."
+            ),
+        ] = None,
     ) -> ResellerConnection:
         return await resolve_connection(
             info,
@@ -162,7 +195,7 @@ class ResellerMutations:
         description="Create a reseller and invite its OWNER (platform admins only).",
     )
     async def create_reseller(
-        self, info: Info, input: CreateResellerInput
+        self, info: Info, input: Annotated[CreateResellerInput, INPUT]
     ) -> CreateResellerPayload:
         from schema.users import User  # the User type refers back to Reseller
 

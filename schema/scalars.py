@@ -1,5 +1,5 @@
-"""The Date, DateTime and Decimal scalars: strict about what they take, so that no input value
-reaches a service or a column it cannot fit.
+"""The Date, DateTime, Decimal and CurrencyCode scalars: strict about what they take, so that no
+input value reaches a service or a column it cannot fit.
 
 strawberry's own parse any ISO string or any Python Decimal (NaN, Infinity, "1_000", Arabic-Indic
 digits) and quote the value in their error, which orjson then cannot encode when it holds a lone
@@ -13,9 +13,12 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
+from typing import NewType
 
 from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.types.scalar import ScalarDefinition
+
+from core.currency import is_currency
 
 EARLIEST = date(1900, 1, 1)
 LATEST = date(9000, 12, 31)
@@ -23,6 +26,7 @@ EARLIEST_INSTANT = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST_INSTANT = datetime(9000, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
 MAX_DECIMAL_DIGITS = 30  # before the point, and after it: more than any column holds
 _MAX_LENGTH = 80
+_CURRENCY = re.compile(r"[A-Z]{3}")
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
@@ -84,6 +88,20 @@ def parse_decimal(value: object) -> Decimal:
     return number
 
 
+CurrencyCode = NewType("CurrencyCode", str)
+"""An ISO 4217 code on the wire; a plain ``str`` in Python."""
+
+
+def parse_currency_code(value: object) -> CurrencyCode:
+    """Three letters of a known ISO 4217 code, in either case ("usd" has always been taken):
+    answered upper case, as every field returns it."""
+    if not isinstance(value, str) or not _CURRENCY.fullmatch(value.upper()):
+        raise _refuse('a CurrencyCode must be three letters like "EUR"')
+    if not is_currency(value.upper()):
+        raise _refuse("a CurrencyCode must be a known ISO 4217 currency code")
+    return CurrencyCode(value.upper())
+
+
 def _isoformat(value: date) -> str:
     return value.isoformat()
 
@@ -122,4 +140,21 @@ DECIMAL = ScalarDefinition(
     origin=Decimal,
 )
 
-SCALAR_OVERRIDES = {date: DATE, datetime: DATE_TIME, Decimal: DECIMAL}
+CURRENCY_CODE = ScalarDefinition(
+    name="CurrencyCode",
+    description=(
+        'An ISO 4217 currency code: three letters ("EUR", "USD", "JPY"), answered upper case.'
+    ),
+    specified_by_url="https://www.iso.org/iso-4217-currency-codes.html",
+    serialize=str,
+    parse_value=parse_currency_code,
+    parse_literal=None,
+    origin=CurrencyCode,
+)
+
+SCALAR_OVERRIDES = {
+    date: DATE,
+    datetime: DATE_TIME,
+    Decimal: DECIMAL,
+    CurrencyCode: CURRENCY_CODE,
+}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,7 +15,7 @@ from db.scope import TenantScope
 from limits.errors import RateLimited
 from schema.context import Info
 from schema.errors import UserError, user_errors
-from schema.mutations import transact
+from schema.mutations import INPUT, transact
 from schema.users import User
 
 
@@ -80,7 +81,7 @@ class SessionMutations:
             " address, and both): RATE_LIMITED says how long to wait."
         )
     )
-    async def login(self, info: Info, input: LoginInput) -> LoginPayload:
+    async def login(self, info: Info, input: Annotated[LoginInput, INPUT]) -> LoginPayload:
         authenticator = info.context.services.authenticator
         throttle = info.context.services.throttle
         try:
@@ -114,7 +115,9 @@ class SessionMutations:
         return LoginPayload.of(done.value, done.errors)
 
     @strawberry.mutation(description="Trade a refresh token for new tokens (it is then spent).")
-    async def refresh_token(self, info: Info, input: RefreshTokenInput) -> LoginPayload:
+    async def refresh_token(
+        self, info: Info, input: Annotated[RefreshTokenInput, INPUT]
+    ) -> LoginPayload:
         authenticator = info.context.services.authenticator
 
         async def rotate(session: AsyncSession) -> SignedIn:

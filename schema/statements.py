@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from typing import Annotated
 
 import strawberry
 
 from billing import statements
 from documents.links import StatementTarget
 from schema.context import Info
-from schema.documents import DOWNLOAD_URL, DocumentFormat, download_url
+from schema.documents import DOWNLOAD_URL, FORMAT, DocumentFormat, download_url
 from schema.money import Money
 from schema.relay import to_global_id
+from schema.scalars import CurrencyCode
 
 
 @strawberry.type(description="One movement on a statement.")
@@ -46,7 +48,7 @@ class StatementAging:
 class Statement:
     start: date = strawberry.field(name="from", description="First day covered.")
     end: date = strawberry.field(name="to", description="Last day covered.")
-    currency: str = strawberry.field(description="ISO 4217 code of every amount on it.")
+    currency: CurrencyCode = strawberry.field(description="ISO 4217 code of every amount on it.")
     opening_balance: Money = strawberry.field(description="Owed before the first day.")
     closing_balance: Money = strawberry.field(description="Owed after the last day.")
     entries: list[StatementEntry] = strawberry.field(description="The movements, in date order.")
@@ -55,7 +57,7 @@ class Statement:
     reseller_id: strawberry.Private[uuid.UUID]
 
     @strawberry.field(description=DOWNLOAD_URL)
-    def download_url(self, info: Info, format: DocumentFormat) -> str:
+    def download_url(self, info: Info, format: Annotated[DocumentFormat, FORMAT]) -> str:
         return download_url(info, self.target, self.reseller_id, format)
 
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Annotated
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,9 +15,18 @@ from schema.catalog import Product
 from schema.context import Info
 from schema.customers import Customer
 from schema.errors import Payload
-from schema.mutations import respond
+from schema.mutations import INPUT, respond
 from schema.permissions import CanReadCustomers, CanWriteCustomers
-from schema.relay import Connection, Node, decode_id, page_request, resolve_connection, to_global_id
+from schema.relay import (
+    After,
+    Connection,
+    First,
+    Node,
+    decode_id,
+    page_request,
+    resolve_connection,
+    to_global_id,
+)
 
 
 @strawberry.type(description="A customer's monthly subscription to a recurring product.")
@@ -176,9 +186,11 @@ class SubscriptionQueries:
     async def subscriptions(
         self,
         info: Info,
-        customer_id: strawberry.ID | None = None,
-        first: int | None = None,
-        after: str | None = None,
+        customer_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only this customer's.")
+        ] = None,
+        first: First = None,
+        after: After = None,
     ) -> CustomerSubscriptionConnection:
         customer = decode_id(customer_id, "Customer", field="customerId") if customer_id else None
         return await resolve_connection(
@@ -197,7 +209,7 @@ class SubscriptionMutations:
         permission_classes=[CanWriteCustomers], description="Subscribe a customer to a product."
     )
     async def create_customer_subscription(
-        self, info: Info, input: CreateCustomerSubscriptionInput
+        self, info: Info, input: Annotated[CreateCustomerSubscriptionInput, INPUT]
     ) -> CustomerSubscriptionPayload:
         scope = info.context.scope
 
@@ -218,7 +230,7 @@ class SubscriptionMutations:
         description="Change a subscription's quantity or end date (from the next billing run).",
     )
     async def update_customer_subscription(
-        self, info: Info, input: UpdateCustomerSubscriptionInput
+        self, info: Info, input: Annotated[UpdateCustomerSubscriptionInput, INPUT]
     ) -> CustomerSubscriptionPayload:
         scope = info.context.scope
 
@@ -234,7 +246,7 @@ class SubscriptionMutations:
         permission_classes=[CanWriteCustomers], description="End a subscription on a date."
     )
     async def end_customer_subscription(
-        self, info: Info, input: EndCustomerSubscriptionInput
+        self, info: Info, input: Annotated[EndCustomerSubscriptionInput, INPUT]
     ) -> CustomerSubscriptionPayload:
         scope = info.context.scope
 
@@ -248,7 +260,9 @@ class SubscriptionMutations:
         permission_classes=[CanWriteCustomers],
         description="Record usage; a reference sent before is not recorded again.",
     )
-    async def record_usage(self, info: Info, input: RecordUsageInput) -> RecordUsagePayload:
+    async def record_usage(
+        self, info: Info, input: Annotated[RecordUsageInput, INPUT]
+    ) -> RecordUsagePayload:
         scope = info.context.scope
 
         async def record(session: AsyncSession) -> subscriptions.RecordedUsage:
@@ -268,7 +282,7 @@ class SubscriptionMutations:
         description="Record up to 1,000 usage records at once: all, or none if one is wrong.",
     )
     async def record_usage_batch(
-        self, info: Info, input: RecordUsageBatchInput
+        self, info: Info, input: Annotated[RecordUsageBatchInput, INPUT]
     ) -> RecordUsageBatchPayload:
         scope = info.context.scope
 

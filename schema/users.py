@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,11 +16,16 @@ from auth.throttle import ACTIVATE
 from db.scope import TenantScope
 from limits.errors import RateLimited
 from schema.context import Info
+from schema.enums import described_enum
 from schema.errors import Payload, user_errors
-from schema.mutations import respond, transact
+from schema.mutations import INPUT, respond, transact
 from schema.permissions import CanGrantBillingAccess, CanManageUsers, CanReadTenant
 from schema.relay import (
+    After,
+    Before,
     Connection,
+    First,
+    Last,
     Node,
     decode_id,
     page_request,
@@ -31,9 +36,24 @@ from schema.resellers import Reseller
 from tenants import models
 from tenants.repositories import UserRepository
 
-Role = strawberry.enum(models.Role, description="What a reseller's user may do.")
-UserStatus = strawberry.enum(
-    models.UserStatus, description="INVITED until the invitation is accepted; DISABLED to lock out."
+Role = described_enum(
+    models.Role,
+    description="What a reseller's user may do.",
+    values={
+        models.Role.OWNER: "Everything, and always has billing access.",
+        models.Role.ADMIN: "Manages customers, subscriptions, users and settings; billing only"
+        " with billing access. Platform admins show as ADMIN too.",
+        models.Role.MEMBER: "Reads customers, catalog and users; billing only with billing access.",
+    },
+)
+UserStatus = described_enum(
+    models.UserStatus,
+    description="INVITED until the invitation is accepted; DISABLED to lock out.",
+    values={
+        models.UserStatus.INVITED: "Invited; cannot sign in until the invitation is accepted.",
+        models.UserStatus.ACTIVE: "May sign in.",
+        models.UserStatus.DISABLED: "Locked out by an OWNER or ADMIN.",
+    },
 )
 
 
@@ -101,10 +121,10 @@ class UserQueries:
     async def users(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> UserConnection:
         return await resolve_connection(
             info,
@@ -205,7 +225,9 @@ class UserMutations:
         permission_classes=[CanManageUsers],
         description="Invite someone by email: they are INVITED until they open the link.",
     )
-    async def invite_user(self, info: Info, input: InviteUserInput) -> InviteUserPayload:
+    async def invite_user(
+        self, info: Info, input: Annotated[InviteUserInput, INPUT]
+    ) -> InviteUserPayload:
         principal, scope = info.context.caller, info.context.scope
         accounts = info.context.services.accounts
 
@@ -228,7 +250,9 @@ class UserMutations:
         permission_classes=[CanManageUsers],
         description="Send an INVITED user a new link; earlier links stop working.",
     )
-    async def resend_invitation(self, info: Info, input: UserIdInput) -> ResendInvitationPayload:
+    async def resend_invitation(
+        self, info: Info, input: Annotated[UserIdInput, INPUT]
+    ) -> ResendInvitationPayload:
         accounts = info.context.services.accounts
         return await _change_user(
             info, ResendInvitationPayload, input.user_id, accounts.resend_invitation
@@ -237,7 +261,9 @@ class UserMutations:
     @strawberry.mutation(
         description="Accept an invitation: set a password; the account becomes ACTIVE."
     )
-    async def activate_user(self, info: Info, input: ActivateUserInput) -> ActivateUserPayload:
+    async def activate_user(
+        self, info: Info, input: Annotated[ActivateUserInput, INPUT]
+    ) -> ActivateUserPayload:
         accounts = info.context.services.accounts
         throttle = info.context.services.throttle
         try:
@@ -260,14 +286,18 @@ class UserMutations:
         permission_classes=[CanManageUsers],
         description="Lock a user out at once (their sessions end); the OWNER cannot be.",
     )
-    async def disable_user(self, info: Info, input: UserIdInput) -> DisableUserPayload:
+    async def disable_user(
+        self, info: Info, input: Annotated[UserIdInput, INPUT]
+    ) -> DisableUserPayload:
         accounts = info.context.services.accounts
         return await _change_user(info, DisableUserPayload, input.user_id, accounts.disable_user)
 
     @strawberry.mutation(
         permission_classes=[CanManageUsers], description="Let a disabled user back in."
     )
-    async def enable_user(self, info: Info, input: UserIdInput) -> EnableUserPayload:
+    async def enable_user(
+        self, info: Info, input: Annotated[UserIdInput, INPUT]
+    ) -> EnableUserPayload:
         accounts = info.context.services.accounts
         return await _change_user(info, EnableUserPayload, input.user_id, accounts.enable_user)
 
@@ -279,7 +309,7 @@ class UserMutations:
         ),
     )
     async def set_billing_access(
-        self, info: Info, input: SetBillingAccessInput
+        self, info: Info, input: Annotated[SetBillingAccessInput, INPUT]
     ) -> SetBillingAccessPayload:
         accounts = info.context.services.accounts
 

@@ -11,11 +11,22 @@ from auth import permissions as rules
 from auth.principal import PrincipalKind
 from schema.context import Info
 from schema.customers import Customer
+from schema.enums import described_enum
 from schema.permissions import CanReadTenant, IsAuthenticated
 from schema.resellers import Reseller
 from schema.users import User
 
-ViewerKind = strawberry.enum(PrincipalKind, name="ViewerKind", description="Kind of caller.")
+ViewerKind = described_enum(
+    PrincipalKind,
+    name="ViewerKind",
+    description="Kind of caller.",
+    values={
+        PrincipalKind.PLATFORM_ADMIN: "Platform staff, signed in.",
+        PrincipalKind.USER: "A reseller's user, signed in.",
+        PrincipalKind.API_CLIENT: "A reseller's back end, with an OAuth2 client's token.",
+        PrincipalKind.PORTAL: "A customer, through a customer portal token.",
+    },
+)
 
 
 class Permission(enum.StrEnum):
@@ -30,8 +41,21 @@ class Permission(enum.StrEnum):
     PLATFORM_ADMIN = "PLATFORM_ADMIN"
 
 
-PermissionEnum = strawberry.enum(
-    Permission, name="Permission", description="What a control panel may offer the caller."
+PermissionEnum = described_enum(
+    Permission,
+    name="Permission",
+    description="What a control panel may offer the caller.",
+    values={
+        Permission.READ_TENANT: "See the reseller, its catalog and settings.",
+        Permission.READ_CUSTOMERS: "See customers and their subscriptions.",
+        Permission.WRITE_CUSTOMERS: "Add and change customers and subscriptions.",
+        Permission.MANAGE_USERS: "Invite, disable and enable users.",
+        Permission.READ_AUDIT: "Read the audit log.",
+        Permission.BILLING: "See invoices, balances, prices and payment data.",
+        Permission.WRITE_BILLING: "Generate and change invoices, prices and payments.",
+        Permission.GRANT_BILLING_ACCESS: "Give or take users' billing access.",
+        Permission.PLATFORM_ADMIN: "Act on every reseller, as platform staff.",
+    },
 )
 
 _RULES = {

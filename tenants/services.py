@@ -11,7 +11,7 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.currency import normalize_currency
-from core.errors import NotFound, Problem, ValidationFailed
+from core.errors import ErrorCode, NotFound, Problem, ValidationFailed
 from core.ids import new_id
 from core.validation import (
     normalize_email,
@@ -95,7 +95,7 @@ async def create_reseller(session: AsyncSession, data: NewReseller) -> tuple[Res
     slug = (data.slug or "").strip().lower()
     if data.slug is not None and not _SLUG.match(slug):
         problems.append(
-            Problem("BAD_USER_INPUT", "slug may hold a-z, 0-9 and '-' (at most 63)", "slug")
+            Problem(ErrorCode.BAD_USER_INPUT, "slug may hold a-z, 0-9 and '-' (at most 63)", "slug")
         )
     _raise_if_any(problems)
 
@@ -109,7 +109,7 @@ async def create_reseller(session: AsyncSession, data: NewReseller) -> tuple[Res
             n += 1
             slug = f"{base[:58]}-{n}"
     elif await resellers.slug_taken(slug):
-        raise ValidationFailed("slug is already in use", field="slug", code="TAKEN")
+        raise ValidationFailed("slug is already in use", field="slug", code=ErrorCode.TAKEN)
 
     reseller = Reseller(
         id=new_id(),

@@ -54,7 +54,7 @@ async def test_invalid_input_reports_every_field_and_creates_nothing(api, world:
             "input": {
                 "name": " ",
                 "email": "not-an-email",
-                "currency": "EURO",
+                "currency": "EUR",
                 "timezone": "Mars/Olympus",
                 "taxRate": "101",
             }
@@ -66,10 +66,25 @@ async def test_invalid_input_reports_every_field_and_creates_nothing(api, world:
     assert {(e["code"], e["field"]) for e in payload["errors"]} == {
         ("BAD_USER_INPUT", "name"),
         ("BAD_USER_INPUT", "email"),
-        ("BAD_USER_INPUT", "currency"),
         ("BAD_USER_INPUT", "timezone"),
         ("BAD_USER_INPUT", "taxRate"),
     }
+    assert (await api(COUNT, token=token))["data"]["customers"]["totalCount"] == 3
+
+
+async def test_an_unknown_currency_is_refused_before_anything_runs(api, world: World):
+    # given
+    token = world.token("owner", world.a)
+    input = {"name": "X", "email": "x@x.example", "currency": "EURO"}
+
+    # when
+    body = await api(CREATE, {"input": input}, token=token)
+
+    # then: the CurrencyCode scalar refuses it, naming the field, as bad input (never INTERNAL)
+    assert "data" not in body or body["data"] is None
+    [error] = body["errors"]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "input.currency"}
+    assert "CurrencyCode" in error["message"]
     assert (await api(COUNT, token=token))["data"]["customers"]["totalCount"] == 3
 
 

@@ -130,6 +130,10 @@ def documents(world: World, shop: Any) -> dict[str, st.SearchStrategy[str]]:
         "Date": DATES.map(nodes.String),
         "DateTime": INSTANTS.map(nodes.String),
         "Decimal": DECIMALS.map(nodes.String),
+        # Known codes (so that a mutation gets past the scalar) and anything else.
+        "CurrencyCode": st.one_of(st.sampled_from(["EUR", "usd", "JPY", "KWD"]), TEXT).map(
+            nodes.String
+        ),
         "JSON": TEXT.map(nodes.String),
     }
     return {

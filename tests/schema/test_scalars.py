@@ -1,4 +1,4 @@
-"""The Date, DateTime and Decimal scalars: their bounds, and errors that never quote the value."""
+"""The Date, DateTime, Decimal and CurrencyCode scalars: their bounds, and errors that never quote the value."""
 
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from strawberry.exceptions import StrawberryInputCoercionError
 
-from schema.scalars import parse_date, parse_datetime, parse_decimal
+from schema.scalars import parse_currency_code, parse_date, parse_datetime, parse_decimal
 
 
 @pytest.mark.parametrize(
@@ -70,3 +70,21 @@ def test_decimals_are_exact(value, expected):
 def test_decimals_that_are_not_finite_plain_numbers_are_refused(value):
     with pytest.raises(StrawberryInputCoercionError):
         parse_decimal(value)
+
+
+@pytest.mark.parametrize(("value", "expected"), [("EUR", "EUR"), ("usd", "USD"), ("Jpy", "JPY")])
+def test_currency_codes_are_answered_upper_case(value, expected):
+    assert parse_currency_code(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["EURO", "EU", "XYZ", "QQQ", " EUR", "EUR ", "E1R", "\ud800\ud800\ud800", "", 978, None],
+)
+def test_currency_codes_that_are_not_known_iso_4217_codes_are_refused(value):
+    with pytest.raises(StrawberryInputCoercionError) as refused:
+        parse_currency_code(value)
+    assert str(refused.value) in {  # never quoting the value
+        'a CurrencyCode must be three letters like "EUR"',
+        "a CurrencyCode must be a known ISO 4217 currency code",
+    }
