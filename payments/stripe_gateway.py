@@ -10,8 +10,9 @@ Choices that the protocol leaves to us, and why:
 - **Saving a card.** A SetupIntent is created, then confirmed with the token, in two calls
   rather than one (``confirm=True`` on create): Stripe accepts both and localstripe only this.
   A token that is a SetupIntent id (``seti_…``) is one the browser confirmed with Elements; we
-  only check that it succeeded. A card that asks for 3-D Secure cannot be saved from the server,
-  where the holder is not: it is refused, with a message that says where it can be.
+  check that it was made for this account (its metadata or its customer) and that it succeeded.
+  A card that asks for 3-D Secure cannot be saved from the server, where the holder is not: it
+  is refused, with a message that says where it can be.
 - **Finding a charge.** ``find_charge`` lists PaymentIntents (strongly consistent, unlike search,
   whose lag is exactly the window in which a reconciler asks) and keeps those whose metadata
   carry our key and account. If the gateway made two under one key (localstripe ignores
@@ -139,6 +140,7 @@ class StripeGateway:
             if token.startswith("seti_"):
                 intent = await self._api.setup_intents.retrieve_async(token)
                 customer = intent.customer
+                await self._require_own(intent, account)
                 method_id = self._saved_method(intent)
                 if customer is None:
                     customer = await self._customer(account, email)
@@ -176,6 +178,18 @@ class StripeGateway:
             exp_month=card.exp_month,
             exp_year=card.exp_year,
         )
+
+    async def _require_own(self, intent: Any, account: str) -> None:
+        """A SetupIntent id is only a reference: one made for another account (in its metadata,
+        or on its customer) must not put that account's card on this one."""
+        owner = _fields(intent.metadata).get(ACCOUNT_METADATA)
+        if owner is None and intent.customer is not None:
+            customer = intent.customer
+            if isinstance(customer, str):
+                customer = await self._api.customers.retrieve_async(customer)
+            owner = _fields(customer.metadata).get(ACCOUNT_METADATA)
+        if owner != account:
+            raise CardRefused("This card was not added for this account.", None)
 
     @staticmethod
     def _saved_method(intent: Any) -> str:
@@ -215,6 +229,8 @@ class StripeGateway:
             "confirm": True,
             "metadata": metadata,
         }
+        if request.card.customer_ref is None:
+            del params["customer"]  # a card saved on no customer (none of ours, but allowed)
         try:
             intent = await self._api.payment_intents.create_async(
                 params,  # type: ignore[arg-type]

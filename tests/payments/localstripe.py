@@ -123,12 +123,13 @@ class LocalStripe:
         response.raise_for_status()
         return str(response.json()["id"])
 
-    def confirmed_setup_intent(self, number: str) -> str:
-        """A SetupIntent with no customer, confirmed with a card the way Elements does it in
-        the browser (the publishable key and the intent's client secret, no secret key)."""
+    def confirmed_setup_intent(self, number: str, account: str) -> str:
+        """A SetupIntent made for an account (in its metadata, no customer yet), confirmed with
+        a card the way Elements does it in the browser: the publishable key and the intent's
+        client secret, no secret key."""
         intent = httpx.post(
             f"{self.url}/v1/setup_intents",
-            data={"usage": "off_session"},
+            data={"usage": "off_session", "metadata[account]": account},
             auth=(SECRET_KEY, ""),
             timeout=5.0,
         ).json()

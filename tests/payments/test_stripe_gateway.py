@@ -112,7 +112,7 @@ async def test_a_setup_intent_the_browser_confirmed_is_accepted(
     stripe_gateway: StripeGateway, localstripe: LocalStripe, account: str
 ) -> None:
     # given: what Elements does in the browser, with the publishable key and the client secret
-    intent = localstripe.confirmed_setup_intent("4242424242424242")
+    intent = localstripe.confirmed_setup_intent("4242424242424242", account)
 
     # when
     card = await stripe_gateway.verify(intent, account=account, email="billing@a.test")
@@ -122,6 +122,21 @@ async def test_a_setup_intent_the_browser_confirmed_is_accepted(
     assert card.customer_ref is not None
     [customer] = localstripe.objects("customers")
     assert customer["metadata"] == {"account": account}
+
+
+async def test_a_setup_intent_made_for_another_account_is_refused(
+    stripe_gateway: StripeGateway, localstripe: LocalStripe, account: str
+) -> None:
+    # given
+    intent = localstripe.confirmed_setup_intent("4242424242424242", str(uuid.uuid4()))
+
+    # when
+    with pytest.raises(CardRefused) as refused:
+        await stripe_gateway.verify(intent, account=account, email=None)
+
+    # then: nothing was saved for this account
+    assert "not added for this account" in refused.value.reason
+    assert localstripe.count("customers") == 0
 
 
 async def test_a_charge_on_a_good_card_succeeds_in_minor_units(
@@ -316,6 +331,24 @@ def test_localstripe_keeps_its_store_in_memory(localstripe: LocalStripe) -> None
 
     # then
     assert (pickle.stat().st_mtime_ns if pickle.exists() else None) == before
+
+
+def test_localstripe_listens_on_the_loopback_address_only(localstripe: LocalStripe) -> None:
+    # given: the kernel's table of TCP sockets (address:port in hex, state 0A = LISTEN)
+    rows = [
+        line.split()
+        for name in ("/proc/net/tcp", "/proc/net/tcp6")
+        if Path(name).exists()
+        for line in Path(name).read_text().splitlines()[1:]
+    ]
+
+    # when
+    listening = {
+        row[1] for row in rows if row[3] == "0A" and row[1].endswith(f":{localstripe.port:04X}")
+    }
+
+    # then: 127.0.0.1 (little-endian hex), not 0.0.0.0 or ::
+    assert listening == {f"0100007F:{localstripe.port:04X}"}
 
 
 def test_amounts_are_sent_in_the_currencys_minor_units() -> None:
