@@ -1,14 +1,20 @@
-"""The payment gateway the settings name."""
+"""Which payment gateway this install charges through, from its settings."""
 
 from __future__ import annotations
 
 from db.database import Database
 from payments.gateway import Gateway
 from payments.sandbox import SandboxGateway
-from server.settings import Settings, SettingsError
+from payments.stripe_gateway import StripeGateway
+from server.settings import Settings
 
 
 def build_gateway(settings: Settings, db: Database) -> Gateway:
-    if settings.payment_gateway == "sandbox":
-        return SandboxGateway(db)
-    raise SettingsError(f"PAYMENT_GATEWAY={settings.payment_gateway} is not available")
+    """``sandbox`` (the default: in-process, its ledger in our database) or ``stripe``.
+
+    Settings.validate has already refused ``stripe`` without a secret key; the assert keeps a
+    Settings built by hand from reaching Stripe with none."""
+    if settings.payment_gateway == "stripe":
+        assert settings.stripe_secret_key, "PAYMENT_GATEWAY=stripe needs STRIPE_SECRET_KEY"
+        return StripeGateway(settings.stripe_secret_key, api_base=settings.stripe_api_base)
+    return SandboxGateway(db)
