@@ -21,7 +21,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
-from core.errors import DomainError
+from core.errors import DomainError, ErrorCode
 from db.database import upsert
 from limits.models import IdempotencyKey
 
@@ -30,7 +30,7 @@ MAX_KEY_LENGTH = 200
 
 
 class IdempotencyKeyReused(DomainError):
-    code = "IDEMPOTENCY_KEY_REUSED"
+    code = ErrorCode.IDEMPOTENCY_KEY_REUSED
 
 
 @dataclass(frozen=True, slots=True)

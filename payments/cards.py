@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import update
 
 from core.clock import utcnow
-from core.errors import DomainError, NotFound
+from core.errors import DomainError, ErrorCode, NotFound
 from core.ids import new_id
 from db.database import Database
 from db.scope import TenantScope
@@ -25,11 +25,11 @@ MAX_TOKEN = 255
 
 
 class CardDeclined(DomainError):
-    code = "CARD_DECLINED"
+    code = ErrorCode.CARD_DECLINED
 
 
 class GatewayDown(DomainError):
-    code = "PAYMENT_GATEWAY_UNAVAILABLE"
+    code = ErrorCode.PAYMENT_GATEWAY_UNAVAILABLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +127,7 @@ class Cards:
         if reseller.status is not AccountStatus.DEACTIVATED:
             raise DomainError(
                 f"the account is {reseller.status}, not DEACTIVATED: use updatePaymentMethod",
-                code="ACCOUNT_NOT_DEACTIVATED",
+                code=ErrorCode.ACCOUNT_NOT_DEACTIVATED,
             )
         card = await self._verify(reseller_id, token)
         async with self.db.write(TenantScope.tenant(reseller_id)) as session:

@@ -40,7 +40,7 @@ from billing.models import (
     PaymentTrigger,
 )
 from core.clock import utcnow
-from core.errors import DomainError, NotFound
+from core.errors import DomainError, ErrorCode, NotFound
 from core.ids import new_id
 from db.database import Database
 from db.scope import PLATFORM_TENANT_ID, TenantScope
@@ -75,7 +75,7 @@ NEVER_SENT = "the charge never reached the payment gateway"
 
 
 class PaymentRefused(DomainError):
-    code = "PAYMENT_NOT_POSSIBLE"
+    code = ErrorCode.PAYMENT_NOT_POSSIBLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,14 +158,14 @@ class Collector:
             raise PaymentRefused(
                 "a payment of this invoice is under way: wait for its outcome",
                 field="invoiceId",
-                code="PAYMENT_IN_PROGRESS",
+                code=ErrorCode.PAYMENT_IN_PROGRESS,
             )
         card = await card_on_file(session, reseller_id)
         if card is None:
             raise PaymentRefused(
                 "no card on file: add one with updatePaymentMethod",
                 field="invoiceId",
-                code="NO_PAYMENT_METHOD",
+                code=ErrorCode.NO_PAYMENT_METHOD,
             )
         number = await next_attempt_number(session, reseller_id, invoice.id)
         payment = Payment(

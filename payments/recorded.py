@@ -24,7 +24,7 @@ from billing.models import (
 )
 from core.clock import utcnow
 from core.currency import minor_units
-from core.errors import DomainError, Forbidden, NotFound, ValidationFailed
+from core.errors import DomainError, ErrorCode, Forbidden, NotFound, ValidationFailed
 from core.ids import new_id
 from core.validation import bounded_decimal, optional_text
 from db.scope import TenantScope
@@ -36,7 +36,7 @@ CLOCK_SKEW = timedelta(minutes=5)
 
 
 class Overpayment(DomainError):
-    code = "AMOUNT_EXCEEDS_DUE"
+    code = ErrorCode.AMOUNT_EXCEEDS_DUE
 
 
 class RecordedPayments:
@@ -82,7 +82,7 @@ class RecordedPayments:
             raise DomainError(
                 f"payments are recorded against OPEN invoices; this one is {invoice.status}",
                 field="invoiceId",
-                code="INVOICE_NOT_OPEN",
+                code=ErrorCode.INVOICE_NOT_OPEN,
             )
         if currency is not None and currency != invoice.currency:
             raise ValidationFailed(

@@ -80,6 +80,20 @@ UserErrorCode = described_enum(
         ErrorCode.INVOICE_NOT_POSTED: "A DRAFT invoice cannot be sent or paid: post it first.",
         ErrorCode.RATE_UNAVAILABLE: "A price needs an exchange rate that is not published.",
         ErrorCode.AMOUNT_OUT_OF_RANGE: "An amount would be too large to store.",
+        ErrorCode.ACCOUNT_DEACTIVATED: "The reseller's account is deactivated: only billing"
+        " is open until a user with billing access reactivates it with a new card.",
+        ErrorCode.ACCOUNT_NOT_DEACTIVATED: "Only a DEACTIVATED account is reactivated; change"
+        " the card with updatePaymentMethod.",
+        ErrorCode.CARD_DECLINED: "The payment gateway refused the card; the message is its own.",
+        ErrorCode.NO_PAYMENT_METHOD: "There is no card on file to charge.",
+        ErrorCode.PAYMENT_NOT_POSSIBLE: "This invoice cannot be paid that way (not OPEN, nothing"
+        " due, or not charged to a card).",
+        ErrorCode.PAYMENT_IN_PROGRESS: "A payment of the invoice is awaiting the gateway's answer.",
+        ErrorCode.PAYMENT_GATEWAY_UNAVAILABLE: "The payment gateway did not answer; nothing"
+        " changed.",
+        ErrorCode.INVOICE_NOT_OPEN: "Payments are recorded against OPEN invoices only.",
+        ErrorCode.AMOUNT_EXCEEDS_DUE: "The payment is more than the invoice's amount due.",
+        ErrorCode.IDEMPOTENCY_KEY_REUSED: "The idempotency key was used before with other input.",
     },
 )
 

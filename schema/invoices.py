@@ -81,16 +81,31 @@ PaymentStatus = described_enum(
     models.PaymentStatus,
     description="Whether a payment went through.",
     values={
-        models.PaymentStatus.SUCCEEDED: "The money was taken.",
-        models.PaymentStatus.FAILED: "Declined: nothing was taken.",
+        models.PaymentStatus.PENDING: "Sent to the gateway, its answer not yet in.",
+        models.PaymentStatus.SUCCEEDED: "The money was taken (or received, when recorded).",
+        models.PaymentStatus.FAILED: "Declined, or never reached the gateway: nothing was taken.",
     },
 )
 PaymentMethodKind = described_enum(
     models.PaymentMethodKind,
-    description="CARD through the gateway, or OUT_OF_BAND by hand.",
+    description="How a payment was made: a card through the gateway, or recorded by hand.",
     values={
         models.PaymentMethodKind.CARD: "Charged to the card on file through the gateway.",
-        models.PaymentMethodKind.OUT_OF_BAND: "Recorded by hand: a bank transfer, a cheque.",
+        models.PaymentMethodKind.BANK_TRANSFER: "A bank transfer, recorded by hand.",
+        models.PaymentMethodKind.CHEQUE: "A cheque, recorded by hand.",
+        models.PaymentMethodKind.OTHER: "Another way, recorded by hand.",
+        models.PaymentMethodKind.OUT_OF_BAND: "The invoice was marked paid in full"
+        " (updateInvoiceStatus CLOSED).",
+    },
+)
+PaymentTrigger = described_enum(
+    models.PaymentTrigger,
+    description="Who started a payment.",
+    values={
+        models.PaymentTrigger.AUTOPAY: "Charged when the invoice was posted (autopay).",
+        models.PaymentTrigger.RETRY: "A scheduled retry, the upcoming evening after a failure.",
+        models.PaymentTrigger.MANUAL: "payInvoice: a user charged the card by hand.",
+        models.PaymentTrigger.RECORDED: "recordPayment, or the invoice was marked paid.",
     },
 )
 

@@ -40,6 +40,7 @@ AccountStatus = described_enum(
     description="Whether an account may be used.",
     values={
         models.AccountStatus.ACTIVE: "In use.",
+        models.AccountStatus.PAST_DUE: "A charge failed; it is retried the upcoming evening.",
         models.AccountStatus.DEACTIVATED: "Shut off after unpaid bills, until it is reactivated.",
     },
 )

@@ -10,7 +10,18 @@ from core.errors import DomainError, ErrorCode, Problem
 from schema import build_schema
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("auth", "billing", "tenants", "notifications", "documents", "limits", "core", "db")
+PACKAGES = (
+    "auth",
+    "billing",
+    "payments",
+    "tenants",
+    "notifications",
+    "jobs",
+    "documents",
+    "limits",
+    "core",
+    "db",
+)
 
 
 def string_codes(tree: ast.AST) -> list[tuple[int, str]]:
