@@ -346,6 +346,22 @@ class Collector:
             assert current is not None
             return current
 
+    async def apply_outcome(
+        self, reseller_id: uuid.UUID, key: str, result: ChargeResult
+    ) -> Payment | None:
+        """What the gateway told us on its own (a webhook): the attempt sent with ``key`` is
+        settled as it says, once; an attempt already settled, or a key we never sent, is left
+        as it is (None). A success that leaves nothing unpaid ends dunning."""
+        async with self.db.read(TenantScope.tenant(reseller_id)) as session:
+            payment = await session.scalar(
+                select(Payment).where(
+                    Payment.reseller_id == reseller_id, Payment.gateway_key == key
+                )
+            )
+        if payment is None or payment.status is not PaymentStatus.PENDING:
+            return None
+        return await self._finish(payment, result, Actor.system(), after_success=True)
+
     # -- jobs ------------------------------------------------------------------------------
 
     def handlers(self) -> dict[str, Callable[[ClaimedJob], Awaitable[None]]]:
