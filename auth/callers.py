@@ -12,13 +12,14 @@ from typing import Any
 
 from sqlalchemy import select
 
+from auth.models import ApiClient
 from auth.principal import Principal, PrincipalKind
 from auth.repositories import ApiClientRepository, PortalTokenRepository, RefreshTokenRepository
 from auth.tokens import PORTAL_AUDIENCE, USER_AUDIENCE, InvalidToken, TokenSigner
 from core.clock import utcnow
 from db.database import Database
 from db.scope import PLATFORM_TENANT_ID, TenantScope
-from tenants.models import PlatformAdmin, User, UserStatus
+from tenants.models import AccountStatus, PlatformAdmin, Reseller, User, UserStatus
 from tenants.repositories import UserRepository
 
 
@@ -74,21 +75,32 @@ class Callers:
         signed_in = RefreshTokenRepository.is_open(reseller_id, session_id)
         async with self.db.read(scope) as session:
             users = UserRepository(session, scope)
-            statement = users.select().where(User.id == user_id).add_columns(signed_in)
+            statement = (
+                users.select()
+                .where(User.id == user_id)
+                .add_columns(signed_in, _deactivated(reseller_id))
+            )
             row = (await session.execute(statement)).first()
         if row is None or row[0].status is not UserStatus.ACTIVE or not row[1]:
             raise InvalidToken("account")
         user = row[0]
-        return principal_of(user, token_id, session_id)
+        return replace(principal_of(user, token_id, session_id), deactivated=bool(row[2]))
 
     async def _client(
         self, client_id: uuid.UUID, reseller_id: uuid.UUID, claims: dict[str, Any], token_id: str
     ) -> Principal:
         scope = TenantScope.tenant(reseller_id)
         async with self.db.read(scope) as session:
-            client = await ApiClientRepository(session, scope).get(client_id)
-        if client is None or client.revoked_at is not None:
+            clients = ApiClientRepository(session, scope)
+            statement = (
+                clients.select()
+                .where(ApiClient.id == client_id)
+                .add_columns(_deactivated(reseller_id))
+            )
+            row = (await session.execute(statement)).first()
+        if row is None or row[0].revoked_at is not None:
             raise InvalidToken("client")
+        client = row[0]
         granted = frozenset(str(claims.get("scope", "")).split())
         return Principal(
             PrincipalKind.API_CLIENT,
@@ -98,6 +110,7 @@ class Callers:
             scopes=granted & client.scope_set,
             token_id=token_id,
             name=client.name,
+            deactivated=bool(row[1]),
         )
 
     async def _portal(
@@ -116,6 +129,15 @@ class Callers:
             token_id=token_id,
             name="customer portal",
         )
+
+
+def _deactivated(reseller_id: uuid.UUID) -> Any:
+    """Whether the caller's reseller is DEACTIVATED, read in the caller's own statement."""
+    return (
+        select(Reseller.status == AccountStatus.DEACTIVATED)
+        .where(Reseller.id == reseller_id)
+        .scalar_subquery()
+    )
 
 
 def _session_id(claims: dict[str, Any]) -> uuid.UUID:

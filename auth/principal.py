@@ -40,6 +40,8 @@ class Principal:
     # The sign-in (refresh-token family) a user's or admin's token belongs to: revoking it
     # ends every access token and download link it issued.
     session_id: uuid.UUID | None = None
+    # A reseller's user or API client whose reseller is DEACTIVATED: billing only.
+    deactivated: bool = False
 
     @property
     def subject(self) -> str:

@@ -129,6 +129,22 @@ async def remember(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class IdempotentRequest:
+    """One request's key, bound to its tenant, operation and input."""
+
+    reseller_id: uuid.UUID
+    operation: str
+    key: str
+    request: Any
+
+    async def claim(self, session: AsyncSession) -> Replay | None:
+        return await claim(session, self.reseller_id, self.operation, self.key, self.request)
+
+    async def remember(self, session: AsyncSession, result: dict[str, Any]) -> None:
+        await remember(session, self.reseller_id, self.operation, self.key, result)
+
+
 async def forget_expired(session: AsyncSession, now: datetime | None = None) -> int:
     """Delete every expired key (a periodic job); how many went."""
     result = await session.execute(

@@ -46,6 +46,7 @@ from db.database import Database
 from db.scope import PLATFORM_TENANT_ID, TenantScope
 from jobs import queue
 from jobs.runner import ClaimedJob, RetryLater
+from limits.idempotency import IdempotentRequest
 from payments.dunning import JOB_RETRY, Dunning, Failure
 from payments.gateway import (
     HARD_DECLINES,
@@ -83,9 +84,6 @@ class Attempt:
     payment: Payment
     card: PaymentMethod | None
     new: bool  # made now (send it), or found (a PENDING one is reconciled, never resent)
-
-
-OnBegin = Callable[[AsyncSession, Payment], Awaitable[None]]
 
 
 def gateway_key(invoice: Invoice, attempt: int) -> str:
@@ -313,14 +311,25 @@ class Collector:
         invoice_id: uuid.UUID,
         actor: Actor,
         *,
-        on_begin: OnBegin | None = None,
+        idempotency: IdempotentRequest | None = None,
     ) -> Payment:
         """``payInvoice``: charge now. A success that leaves nothing unpaid ends dunning; a
-        failure changes no schedule (only scheduled retries count)."""
+        failure changes no schedule (only scheduled retries count). With an idempotency key
+        the key is claimed in the attempt's own transaction: a repeat returns the first
+        attempt (as it stands now) and charges nothing."""
         async with self.db.write(TenantScope.tenant(reseller_id)) as session:
+            if idempotency is not None:
+                replay = await idempotency.claim(session)
+                if replay is not None:
+                    first = await session.get(
+                        Payment, (reseller_id, uuid.UUID(replay.result["payment"]))
+                    )
+                    if first is None:
+                        raise NotFound("payment", field="idempotencyKey")
+                    return first
             attempt = await self.begin(session, reseller_id, invoice_id, PaymentTrigger.MANUAL)
-            if on_begin is not None:
-                await on_begin(session, attempt.payment)
+            if idempotency is not None:
+                await idempotency.remember(session, {"payment": str(attempt.payment.id)})
         result = await self.send(attempt)
         return await self._finish(attempt.payment, result, actor, after_success=True)
 

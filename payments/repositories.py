@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,15 +34,16 @@ async def card_on_file(session: AsyncSession, reseller_id: uuid.UUID) -> Payment
 
 
 async def cards_on_file(
-    session: AsyncSession, reseller_ids: Sequence[uuid.UUID]
+    session: AsyncSession, reseller_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, PaymentMethod]:
     """Each reseller's card, for a page of resellers at once."""
-    if not reseller_ids:
+    wanted = list(set(reseller_ids))
+    if not wanted:
         return {}
     rows = await session.scalars(
         select(PaymentMethod)
         .where(
-            PaymentMethod.reseller_id.in_(list(set(reseller_ids))),
+            PaymentMethod.reseller_id.in_(wanted),
             PaymentMethod.customer_id.is_(None),
             PaymentMethod.status == CardStatus.ACTIVE,
         )

@@ -35,6 +35,7 @@ from schema.query_limits import alias_limit, depth_limit
 from schema.resellers import Reseller, ResellerMutations, ResellerQueries
 from schema.scalars import SCALAR_OVERRIDES
 from schema.sessions import SessionMutations
+from schema.standing import AccountStanding
 from schema.storable_text import StorableText
 from schema.subscriptions import (
     CustomerSubscription,
@@ -132,6 +133,7 @@ def build_schema(*, development: bool = False, cost: CostPolicy | None = None) -
             lambda: ParserCache(maxsize=CACHE_SIZE),
             lambda: ValidationCache(maxsize=CACHE_SIZE),
             StorableText,
+            AccountStanding,
             lambda: QueryCost(policy, credits),
             CodedErrors,
             *([] if development else [IntrospectionForCallers]),

@@ -37,6 +37,7 @@ from documents.links import DocumentLinks
 from documents.service import Documents
 from notifications.emails import Composer
 from notifications.outbox import OutboxRepository
+from payments.repositories import cards_on_file
 from payments.sandbox import SandboxGateway
 from payments.schedule import RetryPolicy
 from payments.service import PaymentServices
@@ -123,6 +124,7 @@ class Loaders:
         self.reseller_balance_by_id = self._loader(
             lambda s: partial(balances, s, scope, InvoiceKind.WHOLESALE)
         )
+        self.card_by_reseller_id = self._loader(lambda s: partial(cards_on_file, s))
 
     def _loader(
         self,

@@ -27,6 +27,7 @@ INTERNAL = "INTERNAL_SERVER_ERROR"
 GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"  # not GraphQL at all
 GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"  # GraphQL, but not valid for our schema
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+ACCOUNT_DEACTIVATED = "ACCOUNT_DEACTIVATED"  # billing only, until reactivated (schema.standing)
 RATE_LIMITED = "RATE_LIMITED"
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"  # no database connection free in time: retry
 TIMEOUT = "TIMEOUT"  # the request or one of its statements ran past its time limit

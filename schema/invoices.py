@@ -631,7 +631,9 @@ class RemoveInvoiceCustomFieldPayload(Payload):
 def _invoice_query(info: Info, filter: InvoiceFilter | None) -> InvoiceQuery:
     f = filter or InvoiceFilter()
     bill_to = f.bill_to
-    if bill_to is None and not info.context.caller.is_platform_admin:
+    if info.context.caller.deactivated:
+        bill_to = BillTo.RESELLER  # billing only: its own bills from the platform
+    elif bill_to is None and not info.context.caller.is_platform_admin:
         bill_to = BillTo.CUSTOMER
     kind = {
         None: None,
