@@ -29,6 +29,7 @@ from schema.notification_settings import (
     NotificationSettingsQueries,
 )
 from schema.notifications import NotificationMutations
+from schema.payments import PaymentMutations
 from schema.portal import PortalMutations, PortalToken
 from schema.prices import PriceMutations, PriceOverride, PriceQueries
 from schema.query_limits import alias_limit, depth_limit
@@ -88,6 +89,7 @@ Mutation = merge_types(
         InvoiceMutations,
         NotificationSettingsMutations,
         NotificationMutations,
+        PaymentMutations,
     ),
 )
 Mutation.__strawberry_definition__.description = "Everything that changes something."  # type: ignore[attr-defined]

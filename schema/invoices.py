@@ -12,7 +12,7 @@ import enum
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,7 +25,9 @@ from billing.rates import rate_on
 from core.clock import utcnow
 from core.currency import normalize_currency, quantize
 from core.errors import Forbidden, NotFound
+from db.scope import PLATFORM_TENANT_ID
 from documents.links import InvoiceTarget
+from limits.idempotency import IdempotentRequest
 from notifications import quota
 from schema.catalog import Product, ProductKind, Vendor
 from schema.context import Info
@@ -199,11 +201,27 @@ def plain(value: Decimal) -> Decimal:
 @strawberry.type(description="A payment against an invoice.")
 class Payment(Node):
     amount: Money = strawberry.field(description="How much.")
-    method: PaymentMethodKind = strawberry.field(description="CARD or OUT_OF_BAND.")
-    status: PaymentStatus = strawberry.field(description="SUCCEEDED or FAILED.")
-    attempt: int = strawberry.field(description="1 for the first charge, then each retry.")
-    failure_reason: str | None = strawberry.field(description="Why it failed, if it did.")
-    paid_at: datetime = strawberry.field(description="When.")
+    method: PaymentMethodKind = strawberry.field(description="A card, or how it was received.")
+    status: PaymentStatus = strawberry.field(description="PENDING, SUCCEEDED or FAILED.")
+    trigger: PaymentTrigger = strawberry.field(  # type: ignore[valid-type]
+        description="Autopay, a scheduled retry, by hand (payInvoice), or recorded."
+    )
+    attempt: int = strawberry.field(
+        description="1 for the invoice's first payment, then each next."
+    )
+    failure_reason: str | None = strawberry.field(
+        description="Why it failed, as the payment gateway put it."
+    )
+    decline_code: str | None = strawberry.field(
+        description="The gateway's decline code (insufficient_funds, lost_card…), if it gave one."
+    )
+    gateway_reference: str | None = strawberry.field(
+        description="The gateway's id of the charge (a PaymentIntent), once it has one."
+    )
+    reference: str | None = strawberry.field(
+        description="A recorded payment's own reference (the transfer's, the cheque's)."
+    )
+    paid_at: datetime = strawberry.field(description="When it was attempted, or received.")
 
     @classmethod
     def from_model(cls, row: models.Payment) -> Payment:
@@ -212,8 +230,12 @@ class Payment(Node):
             amount=Money.of(row.amount, row.currency),
             method=row.method,
             status=row.status,
+            trigger=row.trigger,
             attempt=row.attempt,
             failure_reason=row.failure_reason,
+            decline_code=row.decline_code,
+            gateway_reference=row.gateway_charge_id,
+            reference=row.reference,
             paid_at=row.paid_at,
         )
 
@@ -476,6 +498,14 @@ class GenerateInvoicesInput:
     reseller_id: strawberry.ID | None = strawberry.field(
         default=None, description="Platform admins: only this reseller."
     )
+    idempotency_key: str | None = strawberry.field(
+        default=None,
+        description=(
+            "Any string of yours (at most 200 characters): the same key with the same input"
+            " returns the first run's result and makes nothing; with other input it is refused."
+            " Kept 24 hours."
+        ),
+    )
 
 
 @strawberry.type(description="A buyer and vendor the run left alone, and why.")
@@ -659,7 +689,7 @@ RESELLER = strawberry.argument(
 )
 
 
-def _tenant(info: Info, reseller_id: strawberry.ID | None) -> uuid.UUID:
+def target_reseller(info: Info, reseller_id: strawberry.ID | None) -> uuid.UUID:
     """The reseller a change is for: the caller's own; a platform admin names one. Naming
     another reseller than one's own is refused like any other tenant's object, never ignored."""
     own = info.context.scope.reseller_id
@@ -708,10 +738,50 @@ class InvoiceQueries:
     async def invoice_custom_fields(
         self, info: Info, reseller_id: Annotated[strawberry.ID | None, RESELLER] = None
     ) -> list[InvoiceCustomField]:
-        tenant = _tenant(info, reseller_id)
+        tenant = target_reseller(info, reseller_id)
         async with info.context.read() as session:
             rows = await FieldDefinitionRepository(session, info.context.scope).of_reseller(tenant)
         return [InvoiceCustomField.from_model(row) for row in rows]
+
+
+def run_result_json(result: RunResult) -> dict[str, Any]:
+    """What an idempotency key keeps of a billing run: enough to answer its repeat."""
+    return {
+        "created": [str(i) for i in result.created],
+        "skipped": [
+            {
+                "reseller_id": str(s.reseller_id),
+                "customer_id": str(s.customer_id) if s.customer_id else None,
+                "vendor_id": str(s.vendor_id),
+                "invoice_id": str(s.invoice_id) if s.invoice_id else None,
+                "reason": s.reason,
+                "message": s.message,
+                "buyer_name": s.buyer_name,
+            }
+            for s in result.skipped
+        ],
+    }
+
+
+def run_result_of(stored: dict[str, Any]) -> RunResult:
+    def uid(value: str | None) -> uuid.UUID | None:
+        return uuid.UUID(value) if value else None
+
+    return RunResult(
+        created=[uuid.UUID(i) for i in stored.get("created", [])],
+        skipped=[
+            Skipped(
+                reseller_id=uuid.UUID(s["reseller_id"]),
+                customer_id=uid(s["customer_id"]),
+                vendor_id=uuid.UUID(s["vendor_id"]),
+                invoice_id=uid(s["invoice_id"]),
+                reason=s["reason"],
+                message=s["message"],
+                buyer_name=s["buyer_name"],
+            )
+            for s in stored.get("skipped", [])
+        ],
+    )
 
 
 async def _created(info: Info, result: RunResult) -> GenerateInvoicesPayload:
@@ -767,7 +837,27 @@ class InvoiceMutations:
                 customers,
                 resellers,
             )
-            return await BillingRun(session, ctx.scope, caller.actor, platform).run(request)
+            idempotency = None
+            if input.idempotency_key is not None:
+                idempotency = IdempotentRequest(
+                    ctx.scope.reseller_id or PLATFORM_TENANT_ID,
+                    "generateInvoices",
+                    input.idempotency_key,
+                    {
+                        "periodStart": request.period_start.isoformat(),
+                        "periodEnd": request.period_end.isoformat(),
+                        "kind": str(request.kind),
+                        "customers": sorted(map(str, customers or [])) if customers else None,
+                        "resellers": sorted(map(str, resellers or [])) if resellers else None,
+                    },
+                )
+                replay = await idempotency.claim(session)
+                if replay is not None:
+                    return run_result_of(replay.result)
+            result = await BillingRun(session, ctx.scope, caller.actor, platform).run(request)
+            if idempotency is not None:
+                await idempotency.remember(session, run_result_json(result))
+            return result
 
         done = await respond(info, GenerateInvoicesPayload, run, lambda result: result)
         if isinstance(done, GenerateInvoicesPayload):
@@ -896,7 +986,7 @@ class InvoiceMutations:
                 session,
                 ctx.scope,
                 ctx.caller.actor,
-                _tenant(info, input.reseller_id),
+                target_reseller(info, input.reseller_id),
                 input.key,
                 input.label,
                 models.FieldType(input.type),
@@ -923,7 +1013,11 @@ class InvoiceMutations:
 
         async def remove(session: AsyncSession) -> models.InvoiceFieldDefinition:
             return await lifecycle.remove_custom_field(
-                session, ctx.scope, ctx.caller.actor, _tenant(info, input.reseller_id), input.key
+                session,
+                ctx.scope,
+                ctx.caller.actor,
+                target_reseller(info, input.reseller_id),
+                input.key,
             )
 
         return await respond(

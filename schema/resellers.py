@@ -33,6 +33,7 @@ from tenants.repositories import ResellerRepository
 
 if TYPE_CHECKING:
     from schema.customers import CustomerConnection
+    from schema.payments import Dunning
     from schema.users import User
 
 AccountStatus = described_enum(
@@ -61,7 +62,9 @@ class Reseller(Node):
     slug: str = strawberry.field(description="Unique, URL-safe handle.")
     currency: CurrencyCode = strawberry.field(description="ISO 4217 code of its default currency.")
     timezone: str = strawberry.field(description="IANA time zone.")
-    status: AccountStatus = strawberry.field(description="DEACTIVATED after unpaid bills.")
+    status: AccountStatus = strawberry.field(  # type: ignore[valid-type]
+        description="PAST_DUE while a failed charge is retried, DEACTIVATED after the last."
+    )
     invoice_prefix: str = strawberry.field(description="Prefix of the numbers of its invoices.")
     created_at: datetime = strawberry.field(description="When it joined the platform.")
 
@@ -109,10 +112,38 @@ class Reseller(Node):
         description="The card its bills from the platform are charged to; null if none.",
         reseller_own=True,
     )
-    def payment_method(self) -> PaymentMethod | None:
-        return None
+    async def payment_method(self, info: Info) -> PaymentMethod | None:
+        from schema.payments import card_of
+
+        row = await info.context.loaders.card_by_reseller_id.load(self.reseller_id)
+        return card_of(row) if row is not None else None
+
+    @billing_field(
+        description="Whether each bill from the platform is charged to the card when posted.",
+        reseller_own=True,
+    )
+    def autopay(self) -> bool | None:
+        return self.autopay_on
+
+    @billing_field(
+        description="How collecting its bills from the platform is going: failed charges,"
+        " the next retry, what is overdue.",
+        reseller_own=True,
+    )
+    async def dunning(
+        self, info: Info
+    ) -> Annotated[Dunning, strawberry.lazy("schema.payments")] | None:
+        from schema.payments import Dunning
+
+        async with info.context.read() as session:
+            row = await ResellerRepository(session, info.context.scope).get(self.reseller_id)
+            if row is None:
+                return None
+            standing = await info.context.services.payments.dunning.standing(session, row)
+        return Dunning.of(standing)
 
     reseller_id: strawberry.Private[uuid.UUID]
+    autopay_on: strawberry.Private[bool] = True
 
     @classmethod
     def from_model(cls, row: models.Reseller) -> Reseller:
@@ -126,6 +157,7 @@ class Reseller(Node):
             invoice_prefix=row.invoice_prefix,
             created_at=row.created_at,
             reseller_id=row.id,
+            autopay_on=row.autopay,
         )
 
 
