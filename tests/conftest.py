@@ -123,6 +123,7 @@ def settings(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Se
         "data_dir": tmp_path / "data",
         "db_pool_size": 5,
         "outbox_dispatch": False,  # tests that send mail run a dispatcher of their own
+        "jobs_run": False,  # and tests of due jobs run a job runner of their own
     }
     if backend == "postgresql":
         pg: Postgres = request.getfixturevalue("postgres")
