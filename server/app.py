@@ -32,6 +32,7 @@ from limits.buckets import Bucket
 from notifications.emails import Composer
 from payments.schedule import RetryPolicy
 from payments.service import PaymentServices
+from payments.stripe_events import StripeEvents
 from schema import build_schema
 from schema.context import Services
 from schema.cost import CostPolicy
@@ -51,6 +52,7 @@ from server.pages import Pages
 from server.payments import build_gateway
 from server.persisted import PersistedQueries, load_trusted
 from server.settings import Settings
+from server.stripe_webhooks import StripeWebhooks
 from tenants.rls import check_app_role
 
 log = logging.getLogger("channelbill")
@@ -170,6 +172,10 @@ def create_app(settings: Settings) -> Starlette:
     )
     downloads = DocumentDownloads(callers, services.links, services.documents)
     pages = Pages(settings)
+    # Signed by Stripe, not by a bearer token: outside the bearer middleware.
+    stripe_webhooks = StripeWebhooks(
+        StripeEvents(db, services.payments.collector), settings.stripe_webhook_secret
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -196,6 +202,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/graphql", graphql, methods=["GET", "POST"], middleware=[time_limit, bearer]),
             Route("/documents/{token}", downloads.handle, methods=["GET"]),
             Route("/oauth/token", TokenEndpoint(services, settings).handle, methods=["POST"]),
+            Route("/webhooks/stripe", stripe_webhooks.handle, methods=["POST"]),
             Route("/graphiql/{name}", graphiql_asset, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
