@@ -89,6 +89,10 @@ class RecordedPayments:
                 f"the invoice is in {invoice.currency}, not {currency}", field="currency"
             )
         places = minor_units(invoice.currency)
+        if amount.is_finite() and abs(amount) < 10**14:
+            exact = amount.quantize(Decimal(1).scaleb(-places))
+            if exact == amount:
+                amount = exact  # "12.500000" is 12.50: trailing zeros are no extra precision
         amount = bounded_decimal(amount, field="amount", digits=20, places=places)
         due = invoice.total - invoice.amount_paid
         if amount <= 0:
