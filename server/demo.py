@@ -26,15 +26,26 @@ from auth.passwords import hash_password
 from billing.catalog import Catalog, NewPrice, NewProduct
 from billing.generation import BillingRun, RunRequest
 from billing.lifecycle import BillingPolicy, InvoiceLifecycle, define_custom_field
-from billing.models import FieldType, Invoice, InvoiceKind, InvoiceStatus, ProductKind
+from billing.models import (
+    FieldType,
+    Invoice,
+    InvoiceKind,
+    InvoiceStatus,
+    PaymentMethodKind,
+    ProductKind,
+)
 from billing.prices import NewOverride, set_price
 from billing.subscriptions import NewSubscription, NewUsage, create_subscription, record_usage
 from core.clock import utcnow
 from core.ids import new_id
 from db.database import Database
 from db.scope import TenantScope
+from jobs.runner import JobRunner
 from notifications.emails import Composer
 from notifications.settings import SettingsChange, update_settings
+from payments.schedule import RetryPolicy
+from payments.service import PaymentServices
+from server.payments import build_gateway
 from server.settings import Settings
 from tenants import services
 from tenants.audit import Actor
@@ -154,6 +165,10 @@ CLOSED = {("Northwind Traders", "Microsoft")}
 VOIDED = {("Contoso Pharmaceuticals", "AWS")}
 DRAFT = {("Tailspin Toys", "AWS")}
 NOTIFIED = ("Contoso Pharmaceuticals", "Microsoft")  # the one posting that emails its buyer
+# The resellers' cards for their bills from the platform (the sandbox's test tokens): Acme's
+# pays, Globex's saved card now declines every charge.
+CARDS = {"Acme Cloud": "pm_card_visa", "Globex IT": "pm_card_chargeCustomerFail"}
+PARTLY_PAID = ("Fabrikam Logistics", "Microsoft")  # half paid by bank transfer
 PO_NUMBERS = {
     ("Northwind Traders", "Microsoft"): "PO-4711",
     ("Contoso Pharmaceuticals", "Microsoft"): "CON-2026-118",
@@ -215,8 +230,61 @@ async def seed_demo(db: Database, settings: Settings, today: date | None = None)
         await _subscriptions_and_usage(session, seeded, first, last)
         await _branding(session, seeded)
         await _invoices(session, seeded, settings, first, last)
+    await _payments(db, settings, seeded)
     log.info("demo data loaded: billing of %s to %s", first, last)
     return True
+
+
+async def _payments(db: Database, settings: Settings, seeded: _Seeded) -> None:
+    """Cards on file, and autopay of the platform's posted invoices run once, now: Acme's card
+    pays, Globex's is declined (PAST_DUE, retried this evening, its owner emailed). One of
+    Acme's customers paid half its invoice by bank transfer."""
+    composer = Composer(settings.mail_from, settings.platform_name)
+    lifecycle = InvoiceLifecycle(
+        composer,
+        BillingPolicy(
+            platform_name=settings.platform_name,
+            platform_prefix=settings.platform_invoice_prefix,
+            payment_terms_days=settings.payment_terms_days,
+        ),
+    )
+    payments = PaymentServices.build(
+        db,
+        build_gateway(settings, db),
+        lifecycle,
+        composer,
+        policy=RetryPolicy(retries=settings.payment_retries, hour=settings.payment_retry_hour),
+        platform_name=settings.platform_name,
+        card_url=f"{settings.base_url}/billing/card",
+    )
+    owner = Actor.system()
+    for name, token in CARDS.items():
+        await payments.cards.update(seeded.resellers[name], token, owner)
+    await JobRunner(db, payments.job_handlers()).run_due()
+    acme = seeded.resellers["Acme Cloud"]
+    async with db.write(TenantScope.tenant(acme)) as session:
+        customer, vendor = PARTLY_PAID
+        invoice = await session.scalar(
+            select(Invoice).where(
+                Invoice.reseller_id == acme,
+                Invoice.customer_id == seeded.customers[customer].id,
+                Invoice.vendor_id.in_([v for v, n in seeded.vendors.items() if n == vendor]),
+                Invoice.status == InvoiceStatus.OPEN,
+            )
+        )
+        if invoice is not None:
+            half = (invoice.total / 2).quantize(Decimal("0.01"))
+            await payments.recorded.record(
+                session,
+                TenantScope.tenant(acme),
+                owner,
+                invoice.id,
+                amount=half,
+                currency=None,
+                method=PaymentMethodKind.BANK_TRANSFER,
+                reference="TRF 2026-0042",
+                received_at=None,
+            )
 
 
 async def _catalog(session: AsyncSession, seeded: _Seeded, first: date, today: date) -> None:

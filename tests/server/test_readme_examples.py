@@ -180,6 +180,28 @@ class Runner:
             if i["customer"]["name"] == "Tailspin Toys" and i["vendor"]["name"] == "AWS"
         )
 
+    async def _platform_invoice(self) -> str:
+        """An OPEN invoice of the platform to Globex (its autopay failed in the demo)."""
+        body = await self.api(
+            "{ invoices(filter: { billTo: RESELLER, status: [OPEN] }) { edges { node { id } } } }",
+            token=await self.token("owner@globex.example"),
+        )
+        return str(body["data"]["invoices"]["edges"][0]["node"]["id"])
+
+    async def _open_invoice(self) -> str:
+        """Contoso's OPEN Microsoft invoice from Acme."""
+        body = await self.api(
+            "{ invoices(filter: { status: [OPEN] }) { edges { node { id customer { name }"
+            " vendor { name } } } } }",
+            token=await self.token(DEFAULT_USER),
+        )
+        return next(
+            e["node"]["id"]
+            for e in body["data"]["invoices"]["edges"]
+            if e["node"]["customer"]["name"] == "Contoso Pharmaceuticals"
+            and e["node"]["vendor"]["name"] == "Microsoft"
+        )
+
     async def _invitation_token(self) -> str:
         """The token in the link of the latest invitation email (the one just sent)."""
         async with self.db.read(TenantScope.system()) as session:
@@ -209,6 +231,8 @@ class Runner:
             "Usage product id": lambda: self._product("MS-AZURE-CU"),
             "User id": self._user,
             "Invoice id": self._draft,
+            "Platform invoice id": self._platform_invoice,
+            "Open invoice id": self._open_invoice,
             "from the link": self._invitation_token,
             "downloadUrl": self._download_url,
         }
