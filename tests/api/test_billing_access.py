@@ -35,6 +35,12 @@ BILLING_TYPES = {
     "Statement",
     "StatementEntry",
     "StatementAging",
+    "Dunning",
+    "PayInvoicePayload",
+    "RecordPaymentPayload",
+    "UpdatePaymentMethodPayload",
+    "ReactivateAccountPayload",
+    "SetAutopayPayload",
 }
 SET = """mutation($id: ID!, $enabled: Boolean!) {
   setBillingAccess(input: {userId: $id, enabled: $enabled}) {
