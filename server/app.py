@@ -27,6 +27,7 @@ from db import migrate
 from db.database import Database
 from documents.links import DocumentLinks
 from documents.service import Documents
+from jobs.housekeeping import JOB_HOUSEKEEPING, Housekeeping, schedule_housekeeping
 from jobs.runner import JobRunner
 from limits.buckets import Bucket
 from notifications.emails import Composer
@@ -137,7 +138,8 @@ def build_services(settings: Settings, db: Database) -> Services:
 def build_jobs(settings: Settings, db: Database, services: Services) -> JobRunner:
     """The job table's runner: in the server's own process by default, and in every
     ``channelbill worker``; any number of them may run against one database."""
-    return JobRunner(db, services.payments.job_handlers(), poll_seconds=settings.jobs_poll_seconds)
+    handlers = {**services.payments.job_handlers(), JOB_HOUSEKEEPING: Housekeeping(db)}
+    return JobRunner(db, handlers, poll_seconds=settings.jobs_poll_seconds)
 
 
 def create_app_from_env() -> Starlette:
@@ -183,6 +185,7 @@ def create_app(settings: Settings) -> Starlette:
         if dispatcher is not None:
             await dispatcher.start()
         if jobs is not None:
+            await schedule_housekeeping(db)
             await jobs.start()
         # What start-up made lives as long as the process: out of the collector's sight, a full
         # collection no longer walks it (every ~12 requests, ~80 ms each).

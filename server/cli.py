@@ -129,6 +129,7 @@ def seed(settings: Settings) -> None:
 
 def worker(settings: Settings) -> None:
     from db.database import Database
+    from jobs.housekeeping import schedule_housekeeping
     from server.app import build_jobs, build_services
     from server.mail import build_dispatcher, describe_transport
 
@@ -146,6 +147,7 @@ def worker(settings: Settings) -> None:
             flush=True,
         )
         await dispatcher.start()
+        await schedule_housekeeping(db)
         await jobs.start()
         try:
             await stopping.wait()
