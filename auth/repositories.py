@@ -44,8 +44,13 @@ class RefreshTokenRepository:
             statement = statement.with_for_update()
         return await self.session.scalar(statement)
 
-    async def revoke_family(self, family_id: uuid.UUID) -> None:
-        await self._revoke(RefreshToken.family_id == family_id)
+    async def revoke_family(self, family_id: uuid.UUID, *, tenant: uuid.UUID | None = None) -> None:
+        if tenant is None:
+            await self._revoke(RefreshToken.family_id == family_id)
+        else:
+            await self._revoke(
+                and_(RefreshToken.reseller_id == tenant, RefreshToken.family_id == family_id)
+            )
 
     async def revoke_subject(self, subject: str) -> None:
         await self._revoke(RefreshToken.subject == subject)

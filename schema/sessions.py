@@ -9,14 +9,24 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.callers import principal_of
+from auth.repositories import RefreshTokenRepository
 from auth.sessions import RESELLER_REQUIRED, TOKEN_REUSED, LoginFailed, SignedIn, login_name
 from auth.throttle import LOGIN
-from db.scope import TenantScope
+from core.errors import ErrorCode
+from db.scope import PLATFORM_TENANT_ID, TenantScope
 from limits.errors import RateLimited
 from schema.context import Info
-from schema.errors import UserError, user_errors
+from schema.errors import Payload, UserError, user_errors
 from schema.mutations import INPUT, transact
+from schema.permissions import IsAuthenticated
 from schema.users import User
+
+
+@strawberry.type(description="Result of logout.")
+class LogoutPayload(Payload):
+    signed_out: bool = strawberry.field(
+        default=False, description="Whether the sign-in was ended (it is refused from now on)."
+    )
 
 
 @strawberry.input(description="Credentials of a user or platform admin.")
@@ -113,6 +123,37 @@ class SessionMutations:
         if done.value is not None:
             info.context.act_as(principal_of(done.value.account, session_id=done.value.session_id))
         return LoginPayload.of(done.value, done.errors)
+
+    @strawberry.mutation(
+        description=(
+            "Sign out: the caller's sign-in ends at once, its access token, refresh token and"
+            " download links with it. Only a person signed in with a password has one."
+        ),
+        permission_classes=[IsAuthenticated],
+    )
+    async def logout(self, info: Info) -> LogoutPayload:
+        caller = info.context.caller
+        if caller.session_id is None:
+            return LogoutPayload(
+                signed_out=False,
+                errors=[
+                    UserError(
+                        code=ErrorCode.BAD_USER_INPUT,
+                        message="an API client or a portal token has no sign-in to end:"
+                        " revoke it instead",
+                        field=None,
+                    )
+                ],
+            )
+        tenant = caller.reseller_id or PLATFORM_TENANT_ID
+        session_id = caller.session_id
+
+        async def end(session: AsyncSession) -> bool:
+            await RefreshTokenRepository(session).revoke_family(session_id, tenant=tenant)
+            return True
+
+        done = await transact(info, end, scope=TenantScope.system())
+        return LogoutPayload(signed_out=bool(done.value), errors=done.errors)
 
     @strawberry.mutation(description="Trade a refresh token for new tokens (it is then spent).")
     async def refresh_token(

@@ -30,6 +30,7 @@ OPEN_WHILE_DEACTIVATED = frozenset(
         "setAutopay",
         "refreshToken",
         "login",
+        "logout",
     }
 )
 MESSAGE = (

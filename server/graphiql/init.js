@@ -261,7 +261,13 @@
 
   form.addEventListener("submit", signIn);
   el("sign-out-button").addEventListener("click", function () {
-    forget("Signed out.", false);
+    // End the sign-in on the server too (its tokens stop working at once), then forget them.
+    var ending = session
+      ? post({ query: "mutation { logout { signedOut } }" }, { Authorization: "Bearer " + session.access })
+      : Promise.resolve();
+    ending.catch(function () {}).then(function () {
+      forget("Signed out.", false);
+    });
   });
   session = restore();
   scheduleRefresh();
