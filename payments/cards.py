@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from core.clock import utcnow
 from core.errors import DomainError, ErrorCode, NotFound
@@ -16,7 +16,7 @@ from core.ids import new_id
 from db.database import Database
 from db.scope import TenantScope
 from payments.dunning import Dunning
-from payments.gateway import CardRefused, Gateway, GatewayUnavailable
+from payments.gateway import CardRefused, CardSetup, Gateway, GatewayUnavailable
 from payments.models import CardStatus, PaymentMethod
 from tenants.audit import Actor, record
 from tenants.models import AccountStatus, Reseller
@@ -96,6 +96,28 @@ class Cards:
         if reseller is None:
             raise NotFound("reseller", field="resellerId")
         return reseller
+
+    async def setup(self, reseller_id: uuid.UUID) -> CardSetup | None:
+        """A SetupIntent for the card page to confirm in the browser, on the gateway customer
+        of the card on file when there is one (so an account's cards stay on one customer);
+        None on a gateway that takes test tokens only (the sandbox)."""
+        await self._reseller(reseller_id)
+        async with self.db.read(TenantScope.tenant(reseller_id)) as session:
+            customer = await session.scalar(
+                select(PaymentMethod.gateway_customer_ref).where(
+                    PaymentMethod.reseller_id == reseller_id,
+                    PaymentMethod.customer_id.is_(None),
+                    PaymentMethod.status == CardStatus.ACTIVE,
+                    PaymentMethod.gateway == self.gateway.name,
+                )
+            )
+        try:
+            return await self.gateway.setup(account=str(reseller_id), email=None, customer=customer)
+        except GatewayUnavailable:
+            raise GatewayDown(
+                "the payment gateway did not answer, or is not set up to take cards in a"
+                " browser; try again later"
+            ) from None
 
     async def update(self, reseller_id: uuid.UUID, token: str, actor: Actor) -> CardChange:
         """A verified new card replaces the old; while PAST_DUE, the pending retry moves to the

@@ -54,6 +54,16 @@ class Card:
     exp_year: int
 
 
+@dataclass(frozen=True, slots=True)
+class CardSetup:
+    """What a browser needs to hand a card to the gateway itself (Stripe Elements on a
+    SetupIntent): the intent's client secret, the publishable key, and the script to load."""
+
+    client_secret: str
+    publishable_key: str
+    js_url: str
+
+
 class ChargeStatus(enum.StrEnum):
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
@@ -101,6 +111,14 @@ class Gateway(Protocol):
     async def verify(self, token: str, *, account: str, email: str | None) -> Card:
         """Save the card behind ``token`` for off-session charges (a SetupIntent), under the
         gateway customer of ``account`` (our reseller id); CardRefused when it is refused."""
+        ...
+
+    async def setup(
+        self, *, account: str, email: str | None, customer: str | None = None
+    ) -> CardSetup | None:
+        """A SetupIntent for off-session use on the gateway customer of ``account`` (``customer``
+        when we already know it), for the browser to confirm; ``verify`` then takes its id.
+        None from a gateway that takes no card from a browser (the sandbox: test tokens only)."""
         ...
 
     async def charge(self, request: ChargeRequest) -> ChargeResult:

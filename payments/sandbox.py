@@ -23,7 +23,7 @@ from core.clock import utcnow
 from core.ids import new_id
 from db.database import Database, upsert
 from db.scope import TenantScope
-from payments.gateway import Card, CardRefused, ChargeRequest, ChargeResult, ChargeStatus
+from payments.gateway import Card, CardRefused, CardSetup, ChargeRequest, ChargeResult, ChargeStatus
 from payments.models import SandboxCharge
 
 
@@ -103,6 +103,12 @@ class SandboxGateway:
             exp_month=12,
             exp_year=utcnow().year + 3,
         )
+
+    async def setup(
+        self, *, account: str, email: str | None, customer: str | None = None
+    ) -> CardSetup | None:
+        """No browser ever hands the sandbox a card: it takes the test tokens of CARDS."""
+        return None
 
     async def charge(self, request: ChargeRequest) -> ChargeResult:
         account = request.metadata["account"]

@@ -34,6 +34,7 @@ from core.currency import minor_units
 from payments.gateway import (
     Card,
     CardRefused,
+    CardSetup,
     ChargeRequest,
     ChargeResult,
     ChargeStatus,
@@ -49,6 +50,7 @@ NEEDS_HOLDER = (
 )
 # Errors after which the outcome of what we sent is unknown: a network failure, a timeout, a
 # rate limit, the gateway's own 5xx (APIError). Ask find_charge before doing anything again.
+STRIPE_JS_URL = "https://js.stripe.com/v3/"  # Stripe.js, which Stripe asks be loaded from it
 UNAVAILABLE: tuple[type[stripe.StripeError], ...] = (
     stripe.APIConnectionError,
     stripe.RateLimitError,
@@ -117,8 +119,16 @@ class StripeGateway:
     name = "stripe"
 
     def __init__(
-        self, secret_key: str, api_base: str | None = None, timeout_seconds: float = 20.0
+        self,
+        secret_key: str,
+        api_base: str | None = None,
+        timeout_seconds: float = 20.0,
+        *,
+        publishable_key: str | None = None,
+        js_url: str = STRIPE_JS_URL,
     ) -> None:
+        self._publishable_key = publishable_key
+        self._js_url = js_url
         self._http = _HTTPXClient(timeout=timeout_seconds)
         self._client = stripe.StripeClient(
             secret_key,
@@ -178,6 +188,29 @@ class StripeGateway:
             exp_month=card.exp_month,
             exp_year=card.exp_year,
         )
+
+    async def setup(
+        self, *, account: str, email: str | None, customer: str | None = None
+    ) -> CardSetup | None:
+        """A SetupIntent on the account's customer, our account in its metadata (so that
+        ``verify`` accepts its id only for this account), for Elements to confirm."""
+        if not self._publishable_key:
+            # Without it the browser cannot talk to Stripe: no intent is left dangling.
+            raise GatewayUnavailable("STRIPE_PUBLISHABLE_KEY is not set")
+        try:
+            customer = customer or await self._customer(account, email)
+            intent = await self._api.setup_intents.create_async(
+                {
+                    "customer": customer,
+                    "usage": "off_session",
+                    "payment_method_types": ["card"],
+                    "metadata": {ACCOUNT_METADATA: account},
+                }
+            )
+        except UNAVAILABLE as error:
+            raise GatewayUnavailable(type(error).__name__) from error
+        assert intent.client_secret
+        return CardSetup(intent.client_secret, self._publishable_key, self._js_url)
 
     async def _require_own(self, intent: Any, account: str) -> None:
         """A SetupIntent id is only a reference: one made for another account (in its metadata,

@@ -129,6 +129,36 @@ class ReactivateAccountPayload(CardPayload):
     pass
 
 
+@strawberry.input(description="Start adding a card in a browser, with the gateway's own form.")
+class CreateCardSetupInput:
+    reseller_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Platform admins: the reseller; anyone else only their own."
+    )
+
+
+@strawberry.type(
+    description="What a browser needs to hand a card to the gateway itself (Stripe Elements on a"
+    " SetupIntent): the card number goes to the gateway, never to us. Confirm the intent with"
+    " Stripe.js (confirmCardSetup), then send its id (seti_…) as the paymentToken of"
+    " updatePaymentMethod or reactivateAccount."
+)
+class CreateCardSetupPayload(Payload):
+    gateway: str | None = strawberry.field(
+        default=None,
+        description="The payment gateway: stripe, or sandbox (which takes Stripe's test tokens,"
+        " such as pm_card_visa, and no card from a browser: the other fields are then null).",
+    )
+    client_secret: str | None = strawberry.field(
+        default=None,
+        description="The SetupIntent's client secret, for Stripe.js; it is good for this intent"
+        " only, and is not to be kept.",
+    )
+    publishable_key: str | None = strawberry.field(
+        default=None, description="The publishable key (pk_…) to start Stripe.js with."
+    )
+    js_url: str | None = strawberry.field(default=None, description="Where to load Stripe.js from.")
+
+
 @strawberry.input(description="Turn autopay (charging each posted bill at once) on or off.")
 class SetAutopayInput:
     enabled: bool = strawberry.field(description="True: charge the card when a bill is posted.")
@@ -257,6 +287,29 @@ class PaymentMutations:
         except DomainError as error:
             return ReactivateAccountPayload(errors=user_errors(error))
         return _card_payload(ReactivateAccountPayload, change)
+
+    @billing_mutation(
+        description="Start putting a card on file from a browser: a SetupIntent for off-session"
+        " use on the reseller's gateway customer, for Stripe Elements to confirm."
+    )
+    async def create_card_setup(
+        self, info: Info, input: Annotated[CreateCardSetupInput, INPUT]
+    ) -> CreateCardSetupPayload:
+        ctx = info.context
+        cards = ctx.services.payments.cards
+        try:
+            reseller_id = target_reseller(info, input.reseller_id)
+            setup = await cards.setup(reseller_id)
+        except DomainError as error:
+            return CreateCardSetupPayload(errors=user_errors(error))
+        if setup is None:
+            return CreateCardSetupPayload(gateway=cards.gateway.name)
+        return CreateCardSetupPayload(
+            gateway=cards.gateway.name,
+            client_secret=setup.client_secret,
+            publishable_key=setup.publishable_key,
+            js_url=setup.js_url,
+        )
 
     @billing_mutation(description="Charge each of the platform's bills at once when posted.")
     async def set_autopay(

@@ -27,6 +27,7 @@ OPEN_WHILE_DEACTIVATED = frozenset(
         "payInvoice",
         "updatePaymentMethod",
         "reactivateAccount",
+        "createCardSetup",
         "setAutopay",
         "refreshToken",
         "login",
@@ -36,7 +37,7 @@ OPEN_WHILE_DEACTIVATED = frozenset(
 MESSAGE = (
     "This reseller's account is deactivated because its bills from the platform are unpaid:"
     " only billing is open (viewer, invoices, updatePaymentMethod, payInvoice,"
-    " reactivateAccount). A user with billing access reactivates it at once with"
+    " reactivateAccount, createCardSetup). A user with billing access reactivates it at once with"
     " reactivateAccount and a new card."
 )
 

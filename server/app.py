@@ -211,6 +211,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/readyz", readyz, methods=["GET"]),
             Route("/", pages.front, methods=["GET"]),
             Route("/activate", pages.activate, methods=["GET"]),
+            Route("/billing/card", pages.card, methods=["GET"]),
             Route("/pages/{name}", pages.asset, methods=["GET"]),
         ],
         exception_handlers={

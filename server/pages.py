@@ -1,20 +1,26 @@
-"""The server's own pages: the front page at ``/`` (what this is, where things are) and the
-activation page at ``/activate`` that invitation links open, with their stylesheet and script.
+"""The server's own pages: the front page at ``/`` (what this is, where things are), the
+activation page at ``/activate`` that invitation links open, and the card page at
+``/billing/card`` that the payment-failed and deactivation emails link to, with their stylesheet
+and scripts.
 
 Server-rendered from Jinja2 templates (autoescaped) under ``server/pages/``; no inline script or
-style, so the pages run under ``default-src 'self'``.
+style, so the pages run under ``default-src 'self'``. The card page alone also allows the
+gateway's origins: Stripe.js is loaded from Stripe (as Stripe requires, never self-hosted), and
+the card number goes from its fields to Stripe, never to us.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 
+from payments.sandbox import CARDS
 from server.demo import PLATFORM_ADMIN, RESELLERS
-from server.settings import DEMO, Settings
+from server.settings import DEMO, STRIPE_JS_URL, Settings
 
 HERE = Path(__file__).resolve().parent / "pages"
 POLICY = (
@@ -26,8 +32,48 @@ HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
 }
+# What Stripe.js and Elements need, as Stripe documents it: the script, its frames (the card
+# fields, the 3-D Secure challenge) and its API.
+STRIPE_ORIGINS = {
+    "script-src": "https://js.stripe.com https://*.js.stripe.com",
+    "frame-src": "https://js.stripe.com https://*.js.stripe.com https://hooks.stripe.com",
+    "connect-src": "https://api.stripe.com",
+}
 # Only these files are served from the folder: the templates stay private.
-ASSETS = {"pages.css": "text/css", "activate.js": "text/javascript"}
+ASSETS = {
+    "pages.css": "text/css",
+    "activate.js": "text/javascript",
+    "card.js": "text/javascript",
+}
+
+
+def card_policy(settings: Settings) -> str:
+    """The card page's CSP: our own origin, plus the gateway's when it is Stripe: Stripe's own
+    origins, or only the origin of STRIPE_JS_URL when that names a Stripe of our own (tests)."""
+    if settings.payment_gateway != "stripe":
+        return POLICY
+    if settings.stripe_js_url == STRIPE_JS_URL:
+        extra = STRIPE_ORIGINS
+    else:
+        parts = urlsplit(settings.stripe_js_url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        extra = dict.fromkeys(STRIPE_ORIGINS, origin)
+    allowed = " ".join(f"{directive} 'self' {origins};" for directive, origins in extra.items())
+    return f"{POLICY}; {allowed.rstrip(';')}"
+
+
+def _sandbox_cards() -> list[dict[str, str]]:
+    """The sandbox's test tokens, as the card page lists them: what each does."""
+    cards = []
+    for token, card in CARDS.items():
+        if card.refused is not None:
+            does = f"refused when saved: {card.refused[0]}"
+        elif card.declined is not None:
+            does = f"saved, then every charge is declined: {card.declined[0]}"
+        else:
+            does = "saved, and every charge succeeds"
+        cards.append({"token": token, "brand": card.brand, "last4": card.last4, "does": does})
+    return cards
 
 
 def _demo_users() -> list[tuple[str, str]]:
@@ -75,6 +121,17 @@ class Pages:
 
     async def activate(self, _request: Request) -> Response:
         response = self._page("activate.html")
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    async def card(self, _request: Request) -> Response:
+        stripe = self.settings.payment_gateway == "stripe"
+        response = self._page(
+            "card.html",
+            stripe_js_url=self.settings.stripe_js_url if stripe else None,
+            sandbox_cards=None if stripe else _sandbox_cards(),
+        )
+        response.headers["Content-Security-Policy"] = card_policy(self.settings)
         response.headers["Cache-Control"] = "no-store"
         return response
 

@@ -16,5 +16,10 @@ def build_gateway(settings: Settings, db: Database) -> Gateway:
     Settings built by hand from reaching Stripe with none."""
     if settings.payment_gateway == "stripe":
         assert settings.stripe_secret_key, "PAYMENT_GATEWAY=stripe needs STRIPE_SECRET_KEY"
-        return StripeGateway(settings.stripe_secret_key, api_base=settings.stripe_api_base)
+        return StripeGateway(
+            settings.stripe_secret_key,
+            api_base=settings.stripe_api_base,
+            publishable_key=settings.stripe_publishable_key,
+            js_url=settings.stripe_js_url,
+        )
     return SandboxGateway(db)

@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 # in its data directory, so that no two installs (and nobody reading this repository) share one.
 DEV_KEY_FILE = "secret_key"
 DEMO = "channelbill-demo"  # the documented demo password
+STRIPE_JS_URL = "https://js.stripe.com/v3/"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/channelbill.sqlite3"
 ENVIRONMENTS = ("development", "test", "production")
 
@@ -78,6 +79,7 @@ class Settings:
     stripe_publishable_key: str | None = None
     stripe_webhook_secret: str | None = field(default=None, repr=False)
     stripe_api_base: str | None = None  # a local Stripe-compatible server (tests)
+    stripe_js_url: str = STRIPE_JS_URL  # Stripe.js for the card page (a local one in tests)
     payment_retries: int = 3
     payment_retry_hour: int = 20
     jobs_run: bool = True  # run due jobs in this process (set false where workers run them)
@@ -139,6 +141,9 @@ class Settings:
             raise SettingsError("PAYMENT_GATEWAY must be sandbox or stripe")
         if self.payment_gateway == "stripe" and not self.stripe_secret_key:
             raise SettingsError("PAYMENT_GATEWAY=stripe needs STRIPE_SECRET_KEY")
+        if urlsplit(self.stripe_js_url).scheme not in {"http", "https"}:
+            # The card page's CSP allows the script's origin: it must have one.
+            raise SettingsError("STRIPE_JS_URL must be an http(s) URL")
         if not 0 <= self.payment_retries <= 10:
             raise SettingsError("PAYMENT_RETRIES must be between 0 and 10")
         if not 0 <= self.payment_retry_hour <= 23:
@@ -213,6 +218,7 @@ class Settings:
             stripe_publishable_key=env.get("STRIPE_PUBLISHABLE_KEY") or None,
             stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET") or None,
             stripe_api_base=env.get("STRIPE_API_BASE") or None,
+            stripe_js_url=env.get("STRIPE_JS_URL") or STRIPE_JS_URL,
             payment_retries=int(env.get("PAYMENT_RETRIES", "3")),
             payment_retry_hour=int(env.get("PAYMENT_RETRY_HOUR", "20")),
             jobs_run=_flag(env.get("JOBS_RUN"), True),

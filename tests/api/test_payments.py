@@ -287,3 +287,25 @@ async def test_generate_invoices_with_a_key_runs_once(api, app, db: Database, wo
     assert first["invoices"] and again == first  # the first answer, not "skipped: EXISTS"
     fresh = (await api(run, {}, owner))["data"]["generateInvoices"]
     assert fresh["invoices"] == [] and {s["reason"] for s in fresh["skipped"]} == {"EXISTS"}
+
+
+async def test_on_the_sandbox_a_card_setup_names_the_gateway_even_while_deactivated(
+    api, db: Database, world: World
+):
+    # given a deactivated reseller on the sandbox gateway
+    await _deactivate(db, world.a.id)
+    owner = world.token("owner", world.a)
+    # when its owner starts adding a card from the card page
+    body = await api(
+        "mutation { createCardSetup(input: {}) { gateway clientSecret publishableKey jsUrl"
+        " errors { code } } }",
+        token=owner,
+    )
+    # then it is open to a deactivated account, and the sandbox takes no card from a browser
+    assert body["data"]["createCardSetup"] == {
+        "gateway": "sandbox",
+        "clientSecret": None,
+        "publishableKey": None,
+        "jsUrl": None,
+        "errors": [],
+    }, body

@@ -112,6 +112,12 @@ OPERATIONS: dict[str, tuple[str, Any, dict[str, str]]] = {
         lambda x: {"id": gid("Reseller", x.world.a.id)},
         WRITERS,
     ),
+    "createCardSetup": (
+        """mutation($id: ID!) { createCardSetup(input: {resellerId: $id}) {
+             gateway clientSecret errors { code } } }""",
+        lambda x: {"id": gid("Reseller", x.world.a.id)},
+        WRITERS,
+    ),
     "setAutopay": (
         """mutation($id: ID!) { setAutopay(input: {enabled: true, resellerId: $id}) {
              reseller { autopay } errors { code } } }""",

@@ -123,6 +123,23 @@ class LocalStripe:
         response.raise_for_status()
         return str(response.json()["id"])
 
+    def confirm_setup_intent(self, client_secret: str, number: str) -> None:
+        """Confirm a SetupIntent with a card as Elements does: publishable key, client secret."""
+        response = httpx.post(
+            f"{self.url}/v1/setup_intents/{client_secret.split('_secret_')[0]}/confirm",
+            data={
+                "key": "pk_test_channelbill",
+                "client_secret": client_secret,
+                "payment_method_data[type]": "card",
+                "payment_method_data[card][number]": number,
+                "payment_method_data[card][exp_month]": "12",
+                "payment_method_data[card][exp_year]": "2030",
+                "payment_method_data[card][cvc]": "123",
+            },
+            timeout=5.0,
+        )
+        response.raise_for_status()
+
     def confirmed_setup_intent(self, number: str, account: str) -> str:
         """A SetupIntent made for an account (in its metadata, no customer yet), confirmed with
         a card the way Elements does it in the browser: the publishable key and the intent's

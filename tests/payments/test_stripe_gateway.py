@@ -124,6 +124,49 @@ async def test_a_setup_intent_the_browser_confirmed_is_accepted(
     assert customer["metadata"] == {"account": account}
 
 
+async def test_a_card_setup_is_a_setup_intent_for_the_account_that_verify_then_takes(
+    localstripe: LocalStripe, account: str
+) -> None:
+    # given a gateway with the keys and the script the browser needs
+    gateway = StripeGateway(
+        SECRET_KEY,
+        api_base=localstripe.url,
+        timeout_seconds=2.0,
+        publishable_key="pk_test_channelbill",
+        js_url=f"{localstripe.url}/js.stripe.com/v3/",
+    )
+    try:
+        # when a setup is made, then confirmed the way Elements does it, with the client secret
+        setup = await gateway.setup(account=account, email="billing@a.test")
+        assert setup is not None
+        assert setup.publishable_key == "pk_test_channelbill"
+        assert setup.js_url == f"{localstripe.url}/js.stripe.com/v3/"
+        intent_id = setup.client_secret.split("_secret_")[0]
+        localstripe.confirm_setup_intent(setup.client_secret, "4242424242424242")
+        card = await gateway.verify(intent_id, account=account, email=None)
+        # then the card is saved on the account's customer, and a second setup reuses it
+        [customer] = localstripe.objects("customers")
+        assert customer["metadata"] == {"account": account}
+        assert (card.last4, card.customer_ref) == ("4242", customer["id"])
+        again = await gateway.setup(account=account, email=None, customer=card.customer_ref)
+        assert again is not None and again.client_secret != setup.client_secret
+        assert localstripe.count("customers") == 1
+        [intent] = [i for i in localstripe.objects("setup_intents") if i["id"] == intent_id]
+        assert intent["usage"] == "off_session"
+    finally:
+        await gateway.aclose()
+
+
+async def test_a_card_setup_without_a_publishable_key_is_unavailable(
+    stripe_gateway: StripeGateway, localstripe: LocalStripe, account: str
+) -> None:
+    # when the browser would have no key to talk to Stripe with
+    with pytest.raises(GatewayUnavailable):
+        await stripe_gateway.setup(account=account, email=None)
+    # then no intent is left behind
+    assert localstripe.count("setup_intents") == 0
+
+
 async def test_a_setup_intent_made_for_another_account_is_refused(
     stripe_gateway: StripeGateway, localstripe: LocalStripe, account: str
 ) -> None:

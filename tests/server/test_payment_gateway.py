@@ -52,3 +52,13 @@ async def test_stripe_is_chosen_with_its_key_and_api_base(settings: Settings, db
 def test_stripe_without_a_key_is_refused_at_start(settings: Settings) -> None:
     with pytest.raises(SettingsError, match="STRIPE_SECRET_KEY"):
         settings.with_(payment_gateway="stripe", stripe_secret_key=None).validate()
+
+
+def test_stripe_js_is_stripes_own_unless_set_and_must_have_an_origin(settings: Settings) -> None:
+    # given the environment without STRIPE_JS_URL, with a local one, and with a bad one
+    assert Settings.from_env({}).stripe_js_url == "https://js.stripe.com/v3/"
+    local = "http://127.0.0.1:8420/js.stripe.com/v3/"
+    assert Settings.from_env({"STRIPE_JS_URL": local}).stripe_js_url == local
+    # then one without an http(s) origin is refused at start
+    with pytest.raises(SettingsError, match="STRIPE_JS_URL"):
+        settings.with_(stripe_js_url="javascript:alert(1)").validate()
