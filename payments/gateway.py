@@ -38,6 +38,7 @@ HARD_DECLINES = frozenset(
         "security_violation",
         "stop_payment_order",
         "transaction_not_allowed",
+        "resource_missing",  # the card or its customer is gone at the gateway
     }
 )
 

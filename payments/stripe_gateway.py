@@ -25,6 +25,7 @@ Nothing here logs or keeps a card number (we never see one) or the secret key.
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 from typing import Any
 
@@ -51,6 +52,8 @@ NEEDS_HOLDER = (
 # Errors after which the outcome of what we sent is unknown: a network failure, a timeout, a
 # rate limit, the gateway's own 5xx (APIError). Ask find_charge before doing anything again.
 STRIPE_JS_URL = "https://js.stripe.com/v3/"  # Stripe.js, which Stripe asks be loaded from it
+log = logging.getLogger("channelbill.payments")
+
 UNAVAILABLE: tuple[type[stripe.StripeError], ...] = (
     stripe.APIConnectionError,
     stripe.RateLimitError,
@@ -177,6 +180,9 @@ class StripeGateway:
             raise CardRefused(error.user_message or str(error), error.code) from None
         except UNAVAILABLE as error:
             raise GatewayUnavailable(type(error).__name__) from error
+        except stripe.StripeError as error:  # our key, our account: not the holder's doing
+            log.error("Stripe refused a request of ours: %s", type(error).__name__)
+            raise GatewayUnavailable(type(error).__name__) from error
         card = method.card
         if card is None:
             raise CardRefused("Only cards can be kept on file.", "card_not_supported")
@@ -207,7 +213,9 @@ class StripeGateway:
                     "metadata": {ACCOUNT_METADATA: account},
                 }
             )
-        except UNAVAILABLE as error:
+        except stripe.StripeError as error:
+            # A customer gone at Stripe, our key refused: nothing the holder can fix here.
+            log.error("Stripe refused a card setup: %s", type(error).__name__)
             raise GatewayUnavailable(type(error).__name__) from error
         assert intent.client_secret
         return CardSetup(intent.client_secret, self._publishable_key, self._js_url)
@@ -275,7 +283,14 @@ class StripeGateway:
             made = getattr(error.error, "payment_intent", None) if error.error else None
             reference = _fields(made).get("id")
             return ChargeResult(ChargeStatus.FAILED, reference, reason, code)
+        except stripe.InvalidRequestError as error:
+            # The card or its customer is gone at Stripe: this card cannot be charged again.
+            reason = error.user_message or "The card on file can no longer be charged."
+            return ChargeResult(ChargeStatus.FAILED, None, reason, error.code or "resource_missing")
         except UNAVAILABLE as error:
+            raise GatewayUnavailable(type(error).__name__) from error
+        except stripe.StripeError as error:  # our key refused: the charge was not made
+            log.error("Stripe refused a charge request of ours: %s", type(error).__name__)
             raise GatewayUnavailable(type(error).__name__) from error
         return _result(intent)
 
@@ -287,7 +302,7 @@ class StripeGateway:
                 metadata = _fields(intent.metadata)
                 if metadata.get(KEY_METADATA) == key and metadata.get(ACCOUNT_METADATA) == account:
                     found.append(_result(intent))
-        except UNAVAILABLE as error:
+        except stripe.StripeError as error:
             raise GatewayUnavailable(type(error).__name__) from error
         for result in found:
             if result.status is ChargeStatus.SUCCEEDED:
