@@ -1,4 +1,5 @@
-"""The payments services over the sandbox gateway, with a clock the test moves."""
+"""The payments services over the sandbox gateway (or another one, such as Stripe against
+localstripe), with a clock the test moves."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from notifications.models import OutboxMessage
 from payments.cards import Cards
 from payments.collection import Collector
 from payments.dunning import JOB_RETRY, Dunning
+from payments.gateway import Gateway
 from payments.recorded import RecordedPayments
 from payments.sandbox import SandboxGateway
 from payments.schedule import RetryPolicy
@@ -50,7 +52,7 @@ class Clock:
 class Payments:
     db: Database
     clock: Clock
-    gateway: SandboxGateway
+    gateway: Gateway  # the sandbox's (with its ledger) unless build was given another
     lifecycle: InvoiceLifecycle
     dunning: Dunning
     collector: Collector
@@ -110,11 +112,17 @@ class Payments:
             return list(rows)
 
 
-def build(db: Database, *, retries: int = 3, clock: Clock | None = None) -> Payments:
+def build(
+    db: Database,
+    *,
+    retries: int = 3,
+    clock: Clock | None = None,
+    gateway: Gateway | None = None,
+) -> Payments:
     clock = clock or Clock()
     composer = Composer("Billing <billing@platform.example>", platform_name="Platform")
     lifecycle = InvoiceLifecycle(composer, BillingPolicy(platform_name="Platform"))
-    gateway = SandboxGateway(db)
+    gateway = gateway or SandboxGateway(db)
     dunning = Dunning(
         composer,
         RetryPolicy(retries=retries),

@@ -71,6 +71,15 @@ class LocalStripe:
             self._process.wait()
         self._process = None
 
+    def kill(self) -> None:
+        """Gone at once, frozen or not, without answering what it was sent (its store with it:
+        a start after this is an empty localstripe)."""
+        if self._process is None:
+            return
+        self._process.kill()  # SIGKILL ends a stopped process too
+        self._process.wait()
+        self._process = None
+
     def freeze(self) -> None:
         """The process stops answering but keeps its socket: a request hangs, then times out."""
         assert self._process is not None
@@ -80,6 +89,17 @@ class LocalStripe:
         if self.running:
             assert self._process is not None
             os.kill(self._process.pid, signal.SIGCONT)
+
+    def unread_bytes(self) -> int:
+        """What clients have sent that the process has not read yet (Linux's /proc/net/tcp): a
+        frozen localstripe holding a request it will act on when resumed, or lose when killed."""
+        unread = 0
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, queues = fields[1], fields[3], fields[4]
+            if int(local.split(":")[1], 16) == self.port and state == "01":  # ESTABLISHED
+                unread += int(queues.split(":")[1], 16)
+        return unread
 
     def flush(self) -> None:
         """Forget every object, so that each test counts only its own."""
