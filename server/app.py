@@ -50,7 +50,7 @@ from server.mail import build_dispatcher
 from server.oauth import TokenEndpoint
 from server.overload import TimeLimit, database_busy
 from server.pages import Pages
-from server.payments import build_gateway
+from server.payments import build_gateway, close_gateway
 from server.persisted import PersistedQueries, load_trusted
 from server.settings import Settings
 from server.stripe_webhooks import StripeWebhooks
@@ -198,6 +198,7 @@ def create_app(settings: Settings) -> Starlette:
                 await jobs.stop()
             if dispatcher is not None:
                 await dispatcher.stop()
+            await close_gateway(services.payments.gateway)
             await db.dispose()
 
     app = Starlette(

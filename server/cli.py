@@ -132,11 +132,13 @@ def worker(settings: Settings) -> None:
     from jobs.housekeeping import schedule_housekeeping
     from server.app import build_jobs, build_services
     from server.mail import build_dispatcher, describe_transport
+    from server.payments import close_gateway
 
     async def run() -> None:
         db = Database(settings.database_url, pool_size=2)
         dispatcher = build_dispatcher(settings, db)
-        jobs = build_jobs(settings, db, build_services(settings, db))
+        services = build_services(settings, db)
+        jobs = build_jobs(settings, db, services)
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -155,6 +157,7 @@ def worker(settings: Settings) -> None:
             # stop() lets the work under way finish and be recorded, so a restart repeats nothing.
             await jobs.stop()
             await dispatcher.stop()
+            await close_gateway(services.payments.gateway)
             await db.dispose()
         print("channelbill worker stopped", flush=True)
 

@@ -23,3 +23,10 @@ def build_gateway(settings: Settings, db: Database) -> Gateway:
             js_url=settings.stripe_js_url,
         )
     return SandboxGateway(db)
+
+
+async def close_gateway(gateway: Gateway) -> None:
+    """Close the gateway's connections, if it keeps any (the Stripe client does)."""
+    close = getattr(gateway, "aclose", None)
+    if close is not None:
+        await close()
