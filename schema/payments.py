@@ -241,13 +241,19 @@ async def _payment_payload(info: Info, payload: type, payment_id: uuid.UUID):  #
     )
 
 
-def _card_payload(payload: type, change: CardChange):  # type: ignore[no-untyped-def]
+async def _change_card(info: Info, input, change, payload: type):  # type: ignore[no-untyped-def]
+    """updatePaymentMethod and reactivateAccount: a verified card for the named reseller."""
     from schema.resellers import Reseller
 
+    try:
+        reseller_id = target_reseller(info, input.reseller_id)
+        done: CardChange = await change(reseller_id, input.payment_token, info.context.caller.actor)
+    except DomainError as error:
+        return payload(errors=user_errors(error))
     return payload(
-        reseller=Reseller.from_model(change.reseller),
-        payment_method=card_of(change.card),
-        next_retry_at=change.retry_at,
+        reseller=Reseller.from_model(done.reseller),
+        payment_method=card_of(done.card),
+        next_retry_at=done.retry_at,
     )
 
 
@@ -260,15 +266,8 @@ class PaymentMutations:
     async def update_payment_method(
         self, info: Info, input: Annotated[UpdatePaymentMethodInput, INPUT]
     ) -> UpdatePaymentMethodPayload:
-        ctx = info.context
-        try:
-            reseller_id = target_reseller(info, input.reseller_id)
-            change = await ctx.services.payments.cards.update(
-                reseller_id, input.payment_token, ctx.caller.actor
-            )
-        except DomainError as error:
-            return UpdatePaymentMethodPayload(errors=user_errors(error))
-        return _card_payload(UpdatePaymentMethodPayload, change)
+        cards = info.context.services.payments.cards
+        return await _change_card(info, input, cards.update, UpdatePaymentMethodPayload)
 
     @billing_mutation(
         description="Reactivate a DEACTIVATED reseller with a new card: once the gateway"
@@ -278,15 +277,8 @@ class PaymentMutations:
     async def reactivate_account(
         self, info: Info, input: Annotated[ReactivateAccountInput, INPUT]
     ) -> ReactivateAccountPayload:
-        ctx = info.context
-        try:
-            reseller_id = target_reseller(info, input.reseller_id)
-            change = await ctx.services.payments.cards.reactivate(
-                reseller_id, input.payment_token, ctx.caller.actor
-            )
-        except DomainError as error:
-            return ReactivateAccountPayload(errors=user_errors(error))
-        return _card_payload(ReactivateAccountPayload, change)
+        cards = info.context.services.payments.cards
+        return await _change_card(info, input, cards.reactivate, ReactivateAccountPayload)
 
     @billing_mutation(
         description="Start putting a card on file from a browser: a SetupIntent for off-session"
