@@ -19,7 +19,9 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
+
+from sqlalchemy import ColumnElement, Update, or_, select, update
 
 from core.clock import utcnow
 
@@ -41,6 +43,43 @@ def backoff_seconds(attempts: int, base: float, cap: float) -> float:
     """Seconds to wait after the ``attempts``-th failed attempt: doubling from ``base``, capped."""
     exponent = min(max(attempts - 1, 0), 40)  # 2**40 intervals is past any cap
     return float(min(base * 2**exponent, cap))
+
+
+def claim_statement(
+    model: Any,
+    due: list[ColumnElement[bool]],
+    order_by: list[Any],
+    returning: list[Any],
+    *,
+    now: datetime,
+    leased_until: datetime,
+    limit: int,
+    skip_locked: bool,
+) -> Update:
+    """One UPDATE that leases a batch of due rows of ``model`` (its ``locked_until`` and
+    ``attempts`` columns) and counts the attempt, returning ``returning``.
+
+    On PostgreSQL (``skip_locked``) rows another worker is claiming right now are skipped, not
+    waited for; once it commits, their lease keeps them out. The batch is a materialized CTE,
+    not "id IN (subquery)": PostgreSQL may run such a subquery again for each row it updates (a
+    semi-join rescan, or a recheck after waiting on a lock), and each run skips and LIMITs anew,
+    so a claim could take far more than a batch."""
+    chosen = (
+        select(model.id)
+        .where(*due, or_(model.locked_until.is_(None), model.locked_until < now))
+        .order_by(*order_by)
+        .limit(limit)
+    )
+    if skip_locked:
+        chosen = chosen.with_for_update(skip_locked=True)
+    batch = chosen.cte("due").prefix_with("MATERIALIZED", dialect="postgresql")
+    return (
+        update(model)
+        .where(model.id.in_(select(batch.c.id)))
+        .values(locked_until=leased_until, attempts=model.attempts + 1)
+        .returning(*returning)
+        .execution_options(synchronize_session=False)
+    )
 
 
 class LeasedWorker(ABC, Generic[ItemT]):

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy import CursorResult, update
 
 from core.clock import utcnow
 from db.database import Database
 from db.scope import TenantScope
-from jobs.leases import LeasedWorker, backoff_seconds
+from jobs.leases import LeasedWorker, backoff_seconds, claim_statement
 from jobs.models import Job, JobStatus
 
 log = logging.getLogger("channelbill.jobs")
@@ -101,29 +101,15 @@ class JobRunner(LeasedWorker[ClaimedJob]):
     async def claim(self) -> list[ClaimedJob]:
         now = self.clock()
         leased_until = now + timedelta(seconds=self.lease_seconds)
-        due = (
-            select(Job.reseller_id, Job.id)
-            .where(
-                Job.status == JobStatus.QUEUED,
-                Job.run_at <= now,
-                Job.kind.in_(self.handlers),
-                or_(Job.locked_until.is_(None), Job.locked_until < now),
-            )
-            .order_by(Job.run_at, Job.id)
-            .limit(self.batch_size)
-        )
-        if self.db.is_postgresql:
-            due = due.with_for_update(skip_locked=True)
-        # Materialized, as the outbox's claim is: the subquery must run once (see there).
-        chosen = due.cte("due").prefix_with("MATERIALIZED", dialect="postgresql")
-        claim = (
-            update(Job)
-            .where(Job.id.in_(select(chosen.c.id)))
-            .values(locked_until=leased_until, attempts=Job.attempts + 1)
-            .returning(
-                Job.id, Job.reseller_id, Job.kind, Job.key, Job.payload, Job.attempts, Job.run_at
-            )
-            .execution_options(**_NO_SESSION_SYNC)
+        claim = claim_statement(
+            Job,
+            [Job.status == JobStatus.QUEUED, Job.run_at <= now, Job.kind.in_(self.handlers)],
+            [Job.run_at, Job.id],
+            [Job.id, Job.reseller_id, Job.kind, Job.key, Job.payload, Job.attempts, Job.run_at],
+            now=now,
+            leased_until=leased_until,
+            limit=self.batch_size,
+            skip_locked=self.db.is_postgresql,
         )
         async with self.db.write(TenantScope.system()) as session:
             rows = (await session.execute(claim)).all()

@@ -36,12 +36,12 @@ from email.parser import BytesParser
 from email.utils import getaddresses
 from typing import Any, Protocol, cast
 
-from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy import CursorResult, update
 
 from core.clock import utcnow
 from db.database import Database
 from db.scope import TenantScope
-from jobs.leases import LeasedWorker, backoff_seconds
+from jobs.leases import LeasedWorker, backoff_seconds, claim_statement
 from notifications.models import DeliveryStatus, OutboxMessage
 from notifications.transports import (
     DeliveryFailure,
@@ -171,29 +171,11 @@ class Dispatcher(LeasedWorker[Claimed]):
     async def claim(self) -> list[Claimed]:
         now = utcnow()
         leased_until = now + timedelta(seconds=self.lease_seconds)
-        due = (
-            select(OutboxMessage.id)
-            .where(
-                OutboxMessage.status == DeliveryStatus.QUEUED,
-                OutboxMessage.next_attempt_at <= now,
-                or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until < now),
-            )
-            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-            .limit(self.batch_size)
-        )
-        if self.db.is_postgresql:
-            # Rows another dispatcher is claiming right now are skipped, not waited for; once
-            # it commits, their lease keeps them out of the WHERE above.
-            due = due.with_for_update(skip_locked=True)
-        # A materialized CTE, not "id IN (subquery)": PostgreSQL may run such a subquery again
-        # for each row it updates (a semi-join rescan, or a recheck after waiting on a lock),
-        # and each run skips and LIMITs anew, so a claim could take far more than a batch.
-        chosen = due.cte("due").prefix_with("MATERIALIZED", dialect="postgresql")
-        claim = (
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(select(chosen.c.id)))
-            .values(locked_until=leased_until, attempts=OutboxMessage.attempts + 1)
-            .returning(
+        claim = claim_statement(
+            OutboxMessage,
+            [OutboxMessage.status == DeliveryStatus.QUEUED, OutboxMessage.next_attempt_at <= now],
+            [OutboxMessage.next_attempt_at, OutboxMessage.id],
+            [
                 OutboxMessage.id,
                 OutboxMessage.attempts,
                 OutboxMessage.message,
@@ -201,8 +183,11 @@ class Dispatcher(LeasedWorker[Claimed]):
                 OutboxMessage.attachment,
                 OutboxMessage.reseller_id,
                 OutboxMessage.about_id,
-            )
-            .execution_options(**_NO_SESSION_SYNC)
+            ],
+            now=now,
+            leased_until=leased_until,
+            limit=self.batch_size,
+            skip_locked=self.db.is_postgresql,
         )
         async with self.db.write(TenantScope.system()) as session:
             rows = (await session.execute(claim)).all()
