@@ -21,7 +21,7 @@ LOGIN = """mutation($email: String!) {
 }"""
 INVOICES = """query($filter: InvoiceFilter) {
   invoices(first: 100, filter: $filter) { totalCount edges { node {
-    number status periodStart periodEnd currency customer { name } vendor { name }
+    number status periodStart periodEnd currency customer { name } buyer { name } vendor { name }
     customFields { key value }
     lines { description quantity priceSource serviceStart serviceEnd }
   } } }
@@ -125,12 +125,26 @@ async def test_the_demo_has_the_platforms_wholesale_invoices_posted(api: Api, db
     admin = await sign_in(api, "admin@example.com")
     wholesale = await invoices(api, admin, billTo="RESELLER")
     own_bills = await invoices(api, await sign_in(api, "owner@globex.example"), billTo="RESELLER")
-    # then each reseller has one posted bill per vendor, in its own currency
+    # then each reseller has one posted bill per vendor, in its own currency: Acme's card paid
+    # its two by autopay, Globex's was declined and its two are still open
     assert len(wholesale) == 4
-    assert {i["status"] for i in wholesale} == {"OPEN"}
+    assert sorted((i["buyer"]["name"], i["status"]) for i in wholesale) == [
+        ("Acme Cloud", "CLOSED"),
+        ("Acme Cloud", "CLOSED"),
+        ("Globex IT", "OPEN"),
+        ("Globex IT", "OPEN"),
+    ]
     assert all(i["number"].startswith("CB-") for i in wholesale)
     assert {i["currency"] for i in own_bills} == {"USD"}
     assert len(own_bills) == 2
+    globex = await api(
+        "{ viewer { reseller { status dunning { state nextRetryAt lastFailureReason } } } }",
+        token=await sign_in(api, "owner@globex.example"),
+    )
+    standing = globex["data"]["viewer"]["reseller"]
+    assert standing["status"] == "PAST_DUE"
+    assert standing["dunning"]["lastFailureReason"] == "Your card was declined."
+    assert standing["dunning"]["nextRetryAt"]
 
 
 async def test_the_demo_has_a_catalog_branding_and_sends_one_email(api: Api, db, settings):
@@ -146,9 +160,11 @@ async def test_the_demo_has_a_catalog_branding_and_sends_one_email(api: Api, db,
     # and Acme's emails carry its own logo and name
     assert branding["senderName"] == "Acme Cloud Billing"
     assert branding["logoDataUri"].startswith("data:image/png;base64,")
-    # and seeding queued a single email (the one posting that notifies), not one per invoice
+    # and seeding queued one email to a customer (the one posting that notifies), not one per
+    # invoice; and the platform's mail of collecting: Acme's two receipts, Globex's failed charge
     async with db.read(TenantScope.system()) as session:
-        assert await session.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+        events = sorted(await session.scalars(select(OutboxMessage.event)))
+    assert events == ["INVOICE_PAID", "INVOICE_PAID", "INVOICE_POSTED", "PAYMENT_FAILED"]
 
 
 async def test_seeding_runs_once_and_quickly(db: Database, settings: Settings, backend: str):
