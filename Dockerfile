@@ -18,9 +18,11 @@ RUN groupadd --system --gid 10001 channelbill \
  && useradd --system --uid 10001 --gid channelbill --home-dir /app --no-create-home \
         --shell /usr/sbin/nologin channelbill
 
-# The PDF documents are set in DejaVu Sans (Latin, Greek, Cyrillic); without it, in Helvetica.
+# The PDF documents are set in DejaVu Sans (Latin, Greek, Cyrillic) and WenQuanYi Zen Hei (CJK, a
+# TrueType font: ReportLab embeds none with CFF outlines, such as Noto Sans CJK); without them, a
+# PDF names the characters it cannot print in a note on its first page.
 RUN apt-get update -qq \
- && apt-get install -y -qq --no-install-recommends fonts-dejavu-core >/dev/null \
+ && apt-get install -y -qq --no-install-recommends fonts-dejavu-core fonts-wqy-zenhei >/dev/null \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
