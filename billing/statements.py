@@ -2,7 +2,13 @@
 opening balance, each posted invoice (debit) and payment (credit) in the range in date order, the
 closing balance, and the aging of what is still open at the end of the range.
 
-Drafts and VOID invoices are not on it. Days are the account's local days.
+Every document posted in the range is on it, so that it agrees with the invoices the buyer was
+sent: a VOID invoice is there as the invoice (a debit, the day it was posted) and its reversal (a
+credit of the same amount, the day it was voided), which net to zero once both are in the range.
+Drafts are not on it: they were never sent. Days are the account's local days.
+
+Aging is as of the range's last day, or today when that is still to come: what is owed on a day
+that has not happened is not known, and an invoice due next week is not late yet.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.invoices import InvoiceChildren, InvoiceRepository
 from billing.models import Invoice, InvoiceKind, InvoiceStatus, PaymentStatus
+from core.clock import utcnow
 from core.errors import NotFound, ValidationFailed
 from db.scope import TenantScope
 from tenants.repositories import CustomerRepository, ResellerRepository
@@ -29,7 +36,7 @@ ZERO = Decimal(0)
 @dataclass(frozen=True, slots=True)
 class Entry:
     on: date
-    kind: str  # INVOICE or PAYMENT
+    kind: str  # INVOICE, PAYMENT, or VOID (the reversal of a voided invoice)
     invoice_id: uuid.UUID
     reference: str  # the invoice number
     description: str
@@ -72,6 +79,7 @@ class Statement:
     currency: str
     start: date
     end: date
+    aged_on: date | None = None  # the day the aging is as of: the end, or today if earlier
     opening_balance: Decimal = ZERO
     closing_balance: Decimal = ZERO
     entries: list[Entry] = field(default_factory=list)
@@ -127,7 +135,10 @@ async def _compute(
     if statement.end < statement.start:
         raise ValidationFailed("to must not be before from", field="to")
     zone = ZoneInfo(timezone)
-    query = invoices_query.where(Invoice.status.in_([InvoiceStatus.OPEN, InvoiceStatus.CLOSED]))
+    aged_on = min(statement.end, utcnow().astimezone(zone).date())
+    statement.aged_on = aged_on
+    posted = [InvoiceStatus.OPEN, InvoiceStatus.CLOSED, InvoiceStatus.VOID]
+    query = invoices_query.where(Invoice.status.in_(posted))
     invoices: Sequence[Invoice] = (await session.scalars(query)).all()
     payments = await InvoiceChildren(session, scope).payments(i.id for i in invoices)
     moves: list[tuple[date, int, Entry]] = []
@@ -152,14 +163,35 @@ async def _compute(
                 ),
             )
         )
-        paid_by_end = ZERO
+        voided = None
+        if invoice.status is InvoiceStatus.VOID:
+            voided = (invoice.voided_at or invoice.issued_at).astimezone(zone).date()
+            if voided <= statement.end:
+                moves.append(
+                    (
+                        voided,
+                        2,
+                        Entry(
+                            voided,
+                            "VOID",
+                            invoice.id,
+                            invoice.number,
+                            f"Invoice {invoice.number} voided",
+                            ZERO,
+                            invoice.total,
+                            ZERO,
+                        ),
+                    )
+                )
+        paid_by_aging = ZERO
         for payment in payments.get(invoice.id, []):
             if payment.status is not PaymentStatus.SUCCEEDED:
                 continue
             paid = payment.paid_at.astimezone(zone).date()
             if paid > statement.end:
                 continue
-            paid_by_end += payment.amount
+            if paid <= aged_on:
+                paid_by_aging += payment.amount
             moves.append(
                 (
                     paid,
@@ -176,9 +208,11 @@ async def _compute(
                     ),
                 )
             )
-        outstanding = invoice.total - paid_by_end
+        if issued > aged_on or (voided is not None and voided <= aged_on):
+            continue  # not posted yet, or cancelled, on the day aged
+        outstanding = invoice.total - paid_by_aging
         if outstanding > 0 and invoice.due_date is not None:
-            statement.aging.add((statement.end - invoice.due_date).days, outstanding)
+            statement.aging.add((aged_on - invoice.due_date).days, outstanding)
     moves.sort(key=lambda m: (m[0], m[1], m[2].reference))
     balance = ZERO
     for on, _, entry in moves:

@@ -126,10 +126,14 @@ class InvoiceDocument:
 
 @dataclass(frozen=True, slots=True)
 class StatementLine:
-    """An invoice line of an invoice on a statement (its detailed CSV)."""
+    """An invoice line of an invoice on a statement (its detailed CSV), with what the line's row
+    says of its invoice: a VOID one is on the statement too, reversed."""
 
     invoice: str
     line: Line
+    status: str | None = None
+    issued_on: date | None = None
+    due_date: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,9 +309,14 @@ async def statement_document(
     invoice_ids = [e.invoice_id for e in found.entries if e.kind == "INVOICE"]
     invoices = await InvoiceRepository(session, scope).by_ids(invoice_ids)
     lines = await _lines(session, scope, list(invoices.values()))
-    detailed = [
-        StatementLine(invoices[i].number or invoices[i].document_id, line)
-        for i in invoice_ids
-        for line in lines.get(i, [])
-    ]
+    detailed = []
+    for entry in found.entries:
+        if entry.kind != "INVOICE":
+            continue
+        invoice = invoices[entry.invoice_id]
+        reference = invoice.number or invoice.document_id
+        detailed += [
+            StatementLine(reference, line, str(invoice.status), entry.on, invoice.due_date)
+            for line in lines.get(invoice.id, [])
+        ]
     return StatementDocument(owner_type, owner_id, Seller.of(branding), buyer, found, detailed)

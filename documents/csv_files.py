@@ -1,8 +1,19 @@
-"""CSV exports (RFC 4180: header row, quoted where needed, CRLF, UTF-8): an invoice one row per
-line, its detailed CSV one row per charge behind a line; a statement one row per entry, its
-detailed CSV one row per line of each invoice on it.
+"""CSV exports (RFC 4180: header row, quoted where needed, CRLF, UTF-8 with a byte-order mark, so
+that a spreadsheet reads "Müller" or "Иванов" as written rather than guessing a legacy code page):
+an invoice one row per line, its detailed CSV one row per charge behind a line; a statement one row
+per entry, its detailed CSV one row per line of each invoice on it.
 
-Amounts are plain decimals ("1234.50"). No text cell can become a formula, whichever delimiter a
+Every row of an invoice's CSVs carries the invoice itself (number, status, issue and due dates,
+parties, period, currency), and its custom fields last, one column each, headed by the field's
+label: a row cut out of the file or filtered in a spreadsheet still says what it belongs to.
+
+Amounts are plain decimals ("1234.50"), for machines; people read them in the PDF and print view,
+formatted by core.currency. The detailed CSV reconciles: the charges behind a line are exact
+(1/30 of a month's price), the line rounds their sum, and each charge's ``amount`` is rounded so
+that the line's rows add up to the line's amount exactly (see :func:`reconciled`); the exact value
+stays beside it in ``exact_amount``.
+
+No text cell can become a formula, whichever delimiter a
 spreadsheet guesses (a locale may split on ";", TAB or "|" rather than ","): a text starting with
 = + - @, a tab or a carriage return gets a leading apostrophe, and so does every formula trigger
 that follows a delimiter-like character, so "Acme;=1+1" is written "Acme;'=1+1"; a cell holding
@@ -14,10 +25,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
-from core.currency import minor_units, quantize
-from documents.content import InvoiceDocument, Line, StatementDocument
+from core.currency import exact_price, minor_units, quantize
+from documents.content import Charge, InvoiceDocument, Line, StatementDocument
+
+BOM = "\ufeff"
 
 TRIGGERS = (
     "=+-@\uff1d\uff0b\uff0d\uff20"  # and their full-width forms, which some spreadsheets fold
@@ -63,22 +76,45 @@ def _money(value: Decimal, currency: str) -> Decimal:
 
 def _price(value: Decimal, currency: str) -> Decimal:
     """A unit price with the currency's minor units at least, and any finer digits it has."""
-    exact = value.normalize()
-    exponent = exact.as_tuple().exponent
-    assert isinstance(exponent, int)
-    return exact if exponent < -minor_units(currency) else quantize(value, currency)
+    return exact_price(value, currency)
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
     """RFC 4180 with the quoting above: the csv module quotes only for its own delimiter."""
-    lines = [_record(header), *(_record(cell(v) for v in row) for row in rows)]
+    lines = [BOM, _record(header), *(_record(cell(v) for v in row) for row in rows)]
     return "".join(lines).encode("utf-8")
+
+
+def reconciled(charges: Sequence[Charge], line_amount: Decimal, currency: str) -> list[Decimal]:
+    """The charges' amounts in the currency's minor units, summing to ``line_amount`` exactly.
+
+    Largest remainder: each exact amount is rounded down to the minor unit, and the units still
+    missing from the line's amount go one each to the charges with the largest remainders (ties:
+    the earlier charge, in the CSV's order), so the same invoice always gives the same rows. When
+    the line is less than the rounded-down sum (a line fixed by hand), the units are taken from
+    the smallest remainders instead; when a line has more units to place than charges, every
+    charge takes its share first.
+    """
+    if not charges:
+        return []
+    unit = Decimal(1).scaleb(-minor_units(currency))
+    scaled = [c.amount / unit for c in charges]
+    floors = [int(x.to_integral_value(rounding=ROUND_FLOOR)) for x in scaled]
+    target = int((quantize(line_amount, currency) / unit).to_integral_value())
+    share, extra = divmod(target - sum(floors), len(charges))
+    by_remainder = sorted(range(len(charges)), key=lambda i: (floors[i] - scaled[i], i))
+    units = [f + share for f in floors]
+    for i in by_remainder[:extra]:
+        units[i] += 1
+    return [quantize(Decimal(n) * unit, currency) for n in units]
 
 
 INVOICE_COLUMNS = (
     "invoice_number",
     "document_id",
     "status",
+    "issue_date",
+    "due_date",
     "seller",
     "buyer",
     "vendor",
@@ -93,6 +129,8 @@ def _invoice_cells(doc: InvoiceDocument) -> list[object]:
         doc.number,
         doc.document_id,
         str(doc.status),
+        doc.issued_on,
+        doc.due_date,
         doc.seller.name,
         doc.buyer.name,
         doc.vendor,
@@ -100,6 +138,25 @@ def _invoice_cells(doc: InvoiceDocument) -> list[object]:
         doc.period_end,
         doc.currency,
     ]
+
+
+def _field_columns(doc: InvoiceDocument, taken: Sequence[str]) -> list[str]:
+    """A column per custom field, headed by its label; a label that repeats a column's name (or
+    another label) is told apart by a suffix, so that every header names one column."""
+    seen = set(taken)
+    columns = []
+    for label, _ in doc.custom_fields:
+        name, n = label, 1
+        while name in seen:
+            n += 1
+            name = f"{label} ({n})"
+        seen.add(name)
+        columns.append(name)
+    return columns
+
+
+def _field_cells(doc: InvoiceDocument) -> list[object]:
+    return [value for _, value in doc.custom_fields]
 
 
 LINE_COLUMNS = (
@@ -132,32 +189,55 @@ def _line_cells(line: Line, currency: str) -> list[object]:
 
 
 def invoice_csv(doc: InvoiceDocument) -> bytes:
-    head = _invoice_cells(doc)
+    columns = (*INVOICE_COLUMNS, *LINE_COLUMNS)
+    head, fields = _invoice_cells(doc), _field_cells(doc)
     return _table(
-        (*INVOICE_COLUMNS, *LINE_COLUMNS),
-        ([*head, *_line_cells(line, doc.currency)] for line in doc.lines),
+        (*columns, *_field_columns(doc, columns)),
+        ([*head, *_line_cells(line, doc.currency), *fields] for line in doc.lines),
     )
+
+
+DETAILED_COLUMNS = (
+    "line",
+    "sku",
+    "description",
+    "charge_type",
+    "reference",
+    "start_date",
+    "end_date",
+    "quantity",
+    "unit_price",
+    "days",
+    "period_days",
+    "amount",
+    "exact_amount",
+    "line_amount",
+)
+
+
+def _charge_amounts(doc: InvoiceDocument) -> list[Decimal]:
+    """Each charge's amount as the detailed CSV writes it, in the order of ``doc.charges``: the
+    charges of each line reconciled to the line's amount."""
+    line_amounts = {line.position: line.amount for line in doc.lines}
+    by_line: dict[int, list[int]] = {}
+    for i, c in enumerate(doc.charges):
+        by_line.setdefault(c.line, []).append(i)
+    amounts = [Decimal(0)] * len(doc.charges)
+    for position, indexes in by_line.items():
+        behind = [doc.charges[i] for i in indexes]
+        total = line_amounts.get(position, sum((c.amount for c in behind), Decimal(0)))
+        for i, amount in zip(indexes, reconciled(behind, total, doc.currency), strict=True):
+            amounts[i] = amount
+    return amounts
 
 
 def invoice_detailed_csv(doc: InvoiceDocument) -> bytes:
-    header = (
-        *INVOICE_COLUMNS,
-        "line",
-        "sku",
-        "description",
-        "charge_type",
-        "reference",
-        "start_date",
-        "end_date",
-        "quantity",
-        "unit_price",
-        "days",
-        "period_days",
-        "amount",
-    )
-    head = _invoice_cells(doc)
+    columns = (*INVOICE_COLUMNS, *DETAILED_COLUMNS)
+    head, fields = _invoice_cells(doc), _field_cells(doc)
+    line_amounts = {line.position: _money(line.amount, doc.currency) for line in doc.lines}
+    amounts = _charge_amounts(doc)
     return _table(
-        header,
+        (*columns, *_field_columns(doc, columns)),
         (
             [
                 *head,
@@ -172,9 +252,12 @@ def invoice_detailed_csv(doc: InvoiceDocument) -> bytes:
                 _price(c.unit_price, doc.currency),
                 c.days,
                 c.period_days,
+                amount,
                 _price(c.amount, doc.currency),
+                line_amounts.get(c.line),
+                *fields,
             ]
-            for c in doc.charges
+            for c, amount in zip(doc.charges, amounts, strict=True)
         ),
     )
 
@@ -208,6 +291,9 @@ def statement_csv(doc: StatementDocument) -> bytes:
 def statement_detailed_csv(doc: StatementDocument) -> bytes:
     c = doc.currency
     return _table(
-        ("invoice_number", *LINE_COLUMNS, "currency"),
-        ([row.invoice, *_line_cells(row.line, c), c] for row in doc.lines),
+        ("invoice_number", "status", "issue_date", "due_date", *LINE_COLUMNS, "currency"),
+        (
+            [row.invoice, row.status, row.issued_on, row.due_date, *_line_cells(row.line, c), c]
+            for row in doc.lines
+        ),
     )

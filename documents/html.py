@@ -14,7 +14,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from billing.models import InvoiceStatus
-from core.currency import format_money, minor_units
+from core.currency import format_money, format_price
 from documents.content import InvoiceDocument, StatementDocument
 
 # DejaVu Sans covers Latin, Greek and Cyrillic; without it the PDF falls back to Helvetica.
@@ -81,19 +81,6 @@ def unprintable(html: str, faces: tuple[FontFace, ...]) -> list[str]:
     return sorted({c for c in html if not c.isspace() and ord(c) not in covered})
 
 
-def _money(amount: Decimal, currency: str) -> str:
-    return format_money(amount, currency)
-
-
-def _price(amount: Decimal, currency: str) -> str:
-    """A unit price keeps digits finer than the currency's (0.0125 USD per GB)."""
-    exponent = amount.normalize().as_tuple().exponent
-    places = -exponent if isinstance(exponent, int) else 0
-    if places <= minor_units(currency):
-        return format_money(amount, currency)
-    return f"{amount.normalize():f} {currency}"
-
-
 def _breakable(text: str, pdf: bool, width: int = 36) -> str:
     """For the PDF, whose table cells never break a word: a word wider than a column (an Azure
     resource id) gets spaces after its separators, or every ``width`` characters, so it wraps
@@ -136,7 +123,10 @@ _templates = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_templates.filters.update(money=_money, price=_price, quantity=_quantity, breakable=_breakable)
+# One formatter for every amount (core.currency); a unit price keeps its finer digits.
+_templates.filters.update(
+    money=format_money, price=format_price, quantity=_quantity, breakable=_breakable
+)
 _templates.filters.update(without_period=_without_period)
 
 

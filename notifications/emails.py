@@ -13,7 +13,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from core.currency import format_money, quantize
+from core.currency import format_money
 from notifications.branding import Branding
 from notifications.models import NotificationEvent
 from notifications.wire import MAIL_POLICY
@@ -40,8 +40,9 @@ TEST_PREFIX = "[Test] "
 
 
 def amount(value: Decimal, currency: str) -> str:
-    """1234.5, "EUR" -> "1,234.50 EUR": how subjects and bodies state a sum."""
-    return f"{quantize(value, currency):,} {currency}"
+    """1234.5, "EUR" -> "€1,234.50": how subjects and bodies state a sum, as the invoice PDF and
+    the API's Money.formatted write it (core.currency.format_money)."""
+    return format_money(value, currency)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +65,7 @@ class InvoiceFacts:
             "seller": self.seller,
             "number": self.label,
             "period": f"{self.period_start.isoformat()} to {self.period_end.isoformat()}",
-            "total": format_money(self.total, self.currency),
+            "total": amount(self.total, self.currency),
             "amount_due": amount(self.amount_due, self.currency),
             "due_date": self.due_date.isoformat() if self.due_date else None,
         }

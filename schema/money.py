@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import strawberry
 
-from core.currency import format_money, quantize
+from core.currency import exact_price, format_price, quantize
 from schema.scalars import CurrencyCode
 
 
@@ -17,18 +17,23 @@ class Money:
     )
     currency: CurrencyCode = strawberry.field(description="ISO 4217 code.")
 
-    @strawberry.field(description='For people: "€1,234.50" (en_US conventions).')
+    @strawberry.field(
+        description=(
+            'For people, as documents and emails write it: "€1,234.50" (en_US conventions);'
+            ' a unit price keeps its finer digits ("€20.625").'
+        )
+    )
     def formatted(self) -> str:
-        return format_money(self.amount, self.currency)
+        # The amount is already rounded, unless it is an exact unit price: never round it again.
+        return format_price(self.amount, self.currency)
 
     @classmethod
     def of(cls, amount: Decimal, currency: str, *, exact: bool = False) -> Money:
         """Rounded to the currency's minor units; ``exact`` (unit prices) keeps any further
         decimals the amount has, without trailing zeros."""
-        rounded = quantize(amount, currency)
-        if exact and rounded != amount:
-            return cls(amount=amount.normalize(), currency=currency)
-        return cls(amount=rounded, currency=currency)
+        if exact:
+            return cls(amount=exact_price(amount, currency), currency=currency)
+        return cls(amount=quantize(amount, currency), currency=currency)
 
 
 @strawberry.type(description="A card on file, as the payment gateway describes it.")

@@ -20,7 +20,12 @@ from schema.scalars import CurrencyCode
 @strawberry.type(description="One movement on a statement.")
 class StatementEntry:
     date: date = strawberry.field(description="The account's local day it happened.")
-    kind: str = strawberry.field(description="INVOICE (a debit) or PAYMENT (a credit).")
+    kind: str = strawberry.field(
+        description=(
+            "INVOICE (a debit), PAYMENT (a credit), or VOID (a credit: the reversal of a voided"
+            " invoice, which is on the statement too)."
+        )
+    )
     invoice_id: strawberry.ID = strawberry.field(description="The invoice concerned.")
     reference: str = strawberry.field(description="The invoice's number.")
     description: str = strawberry.field(description="For people.")
@@ -29,8 +34,14 @@ class StatementEntry:
     balance: Money = strawberry.field(description="The balance after it.")
 
 
-@strawberry.type(description="What is still owed at the end of the range, by how late it is.")
+@strawberry.type(
+    description=(
+        "What is still owed at the end of the range (or today, if the range ends later), by how"
+        " late it is."
+    )
+)
 class StatementAging:
+    as_of: date = strawberry.field(description="The day aged: the range's last day, or today.")
     current: Money = strawberry.field(description="Not yet due.")
     days_1_to_30: Money = strawberry.field(description="1 to 30 days past due.")
     days_31_to_60: Money = strawberry.field(description="31 to 60 days past due.")
@@ -41,8 +52,9 @@ class StatementAging:
 
 @strawberry.type(
     description=(
-        "An account's statement for a date range: opening balance, invoices posted and payments"
-        " in date order, closing balance, aging. Drafts and VOID invoices are not on it."
+        "An account's statement for a date range: opening balance, invoices posted, payments and"
+        " voids (a voided invoice and its reversal) in date order, closing balance, aging."
+        " Drafts are not on it."
     )
 )
 class Statement:
@@ -52,7 +64,9 @@ class Statement:
     opening_balance: Money = strawberry.field(description="Owed before the first day.")
     closing_balance: Money = strawberry.field(description="Owed after the last day.")
     entries: list[StatementEntry] = strawberry.field(description="The movements, in date order.")
-    aging: StatementAging = strawberry.field(description="What is open at the end, by lateness.")
+    aging: StatementAging = strawberry.field(
+        description="What is open at the end (or today, if earlier), by lateness."
+    )
     target: strawberry.Private[StatementTarget]
     reseller_id: strawberry.Private[uuid.UUID]
 
@@ -87,6 +101,7 @@ class Statement:
                 for e in found.entries
             ],
             aging=StatementAging(
+                as_of=found.aged_on or found.end,
                 current=money(found.aging.current),
                 days_1_to_30=money(found.aging.days_1_30),
                 days_31_to_60=money(found.aging.days_31_60),

@@ -15,6 +15,7 @@ from sqlalchemy import event
 
 from billing.generation import BillingRun, RunRequest
 from billing.subscriptions import NewSubscription, create_subscription
+from core.clock import utcnow
 from db.database import Database
 from db.scope import TenantScope
 from schema.relay import to_global_id
@@ -81,7 +82,7 @@ STATEMENT = """query($id: ID!) {
     statement(from: "2026-01-01", to: "2099-12-31") {
       currency openingBalance { amount } closingBalance { amount }
       entries { kind reference debit { amount } credit { amount } balance { amount } }
-      aging { total { amount } }
+      aging { asOf total { amount } }
     } } }
 }"""
 NOVEMBER = {"periodStart": "2026-11-01", "periodEnd": "2026-11-30"}
@@ -272,7 +273,7 @@ async def test_a_month_of_billing_over_http(api: Api, world: World, shop: Shop):
         Decimal(converted["total"]["amount"]) * rate
     ).quantize(Decimal("0.01"))
 
-    # the customer's statement: the posted invoice, nothing of drafts or VOID ones
+    # the customer's statement: the posted invoice, nothing of drafts
     account = (await ok(api, STATEMENT, {"id": c1}, token))["node"]
     statement = account["statement"]
     assert account["balance"] == {"amount": "98.18"}
@@ -288,10 +289,28 @@ async def test_a_month_of_billing_over_http(api: Api, world: World, shop: Shop):
     ]
     assert statement["closingBalance"] == {"amount": "98.18"}
     assert statement["aging"]["total"] == {"amount": "98.18"}
+    aged_on = date.fromisoformat(statement["aging"]["asOf"])  # today in the customer's zone
+    assert abs((aged_on - utcnow().date()).days) <= 1  # not 2099-12-31
+    # a VOID invoice is there as the invoice and its reversal, netting to zero
     voided_customer = (await ok(api, STATEMENT, {"id": c2}, token))["node"]["statement"]
-    assert (
-        voided_customer["entries"] == [] and voided_customer["closingBalance"]["amount"] == "0.00"
-    )
+    total = voided["total"]
+    assert voided_customer["entries"] == [
+        {
+            "kind": "INVOICE",
+            "reference": voided["number"],
+            "debit": total,
+            "credit": {"amount": "0.00"},
+            "balance": total,
+        },
+        {
+            "kind": "VOID",
+            "reference": voided["number"],
+            "debit": {"amount": "0.00"},
+            "credit": total,
+            "balance": {"amount": "0.00"},
+        },
+    ]
+    assert voided_customer["closingBalance"]["amount"] == "0.00"
 
     # without billing access: every billing field is refused, the rest resolves
     member = world.token("member", world.a)

@@ -4,6 +4,7 @@ version; links that must not open; who gets links at all."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import uuid
@@ -81,7 +82,8 @@ def pdf_pages(body: bytes) -> list[str]:
 
 
 def csv_rows(body: bytes) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(body.decode("utf-8"), newline="")))
+    assert body.startswith(codecs.BOM_UTF8)  # so that spreadsheets read it as UTF-8
+    return list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"), newline="")))
 
 
 @pytest.fixture
@@ -162,13 +164,21 @@ async def test_every_format_of_an_invoice_downloads(
 async def test_every_format_of_a_statement_downloads(
     api: Api, world: World, invoices: dict[str, str]
 ):
-    # given the customer's statement: the OPEN and CLOSED invoices and the payment
+    # given the customer's statement: the OPEN, CLOSED and VOID invoices, the payment and the
+    # VOID one's reversal
     token = world.token("billing_manager", world.a)
     customer = gid("Customer", world.a.customers[0])
     body = await api(STATEMENT_LINK, {"id": customer, "format": "CSV"}, token)
     statement = body["data"]["node"]["statement"]
     numbers = {e["reference"] for e in statement["entries"]}
-    assert len(numbers) == 2
+    assert len(numbers) == 3
+    assert sorted(e["kind"] for e in statement["entries"]) == [
+        "INVOICE",
+        "INVOICE",
+        "INVOICE",
+        "PAYMENT",
+        "VOID",
+    ]
 
     for fmt in FORMATS:
         # when each format is downloaded

@@ -205,8 +205,16 @@ def make_statement(**overrides: Any) -> StatementDocument:
         buyer=BUYER,
         statement=statement,
         lines=[
-            StatementLine("CB-2026-000041", make_line(1)),
-            StatementLine("CB-2026-000042", make_line(1, id=uuid.UUID(int=101))),
+            StatementLine(
+                "CB-2026-000041", make_line(1), "CLOSED", date(2026, 11, 3), date(2026, 12, 3)
+            ),
+            StatementLine(
+                "CB-2026-000042",
+                make_line(1, id=uuid.UUID(int=101)),
+                "OPEN",
+                date(2026, 12, 1),
+                date(2026, 12, 31),
+            ),
         ],
     )
     return replace(doc, **overrides)

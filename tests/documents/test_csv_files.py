@@ -3,6 +3,7 @@ a spreadsheet would take for a formula."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
@@ -29,16 +30,22 @@ from tests.documents import (
     make_statement,
 )
 
-INVOICE_HEADER = [
+INVOICE_LEVEL = [
     "invoice_number",
     "document_id",
     "status",
+    "issue_date",
+    "due_date",
     "seller",
     "buyer",
     "vendor",
     "period_start",
     "period_end",
     "currency",
+]
+FIELD_COLUMNS = ["PO number", "Cost center"]  # make_invoice's custom fields, by their labels
+INVOICE_HEADER = [
+    *INVOICE_LEVEL,
     "line",
     "sku",
     "description",
@@ -49,9 +56,10 @@ INVOICE_HEADER = [
     "unit",
     "unit_price",
     "amount",
+    *FIELD_COLUMNS,
 ]
 INVOICE_DETAILED_HEADER = [
-    *INVOICE_HEADER[:9],
+    *INVOICE_LEVEL,
     "line",
     "sku",
     "description",
@@ -64,6 +72,9 @@ INVOICE_DETAILED_HEADER = [
     "days",
     "period_days",
     "amount",
+    "exact_amount",
+    "line_amount",
+    *FIELD_COLUMNS,
 ]
 STATEMENT_HEADER = [
     "date",
@@ -77,6 +88,9 @@ STATEMENT_HEADER = [
 ]
 STATEMENT_DETAILED_HEADER = [
     "invoice_number",
+    "status",
+    "issue_date",
+    "due_date",
     "line",
     "sku",
     "description",
@@ -109,7 +123,8 @@ INVOICE_EXPORTS: dict[str, Exporter] = {
 
 
 def parse(data: bytes) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+    assert data.startswith(codecs.BOM_UTF8)  # before the header, once
+    return list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
 
 
 def records(data: bytes) -> list[dict[str, str]]:
@@ -154,6 +169,8 @@ def test_an_invoice_csv_has_a_header_and_one_row_per_line():
         "invoice_number": "CB-2026-000042",
         "document_id": "D-7F3A9C",
         "status": "OPEN",
+        "issue_date": "2026-12-01",
+        "due_date": "2026-12-31",
         "seller": "Acme Cloud GmbH",
         "buyer": "Kunde Müller & Söhne GmbH",
         "vendor": "Microsoft",
@@ -170,6 +187,8 @@ def test_an_invoice_csv_has_a_header_and_one_row_per_line():
         "unit": "unit",
         "unit_price": "31.25",
         "amount": "62.50",
+        "PO number": "PO-4711",
+        "Cost center": "CC-0815",
     }
 
 
@@ -316,6 +335,9 @@ def test_a_detailed_statement_csv_has_one_row_per_invoice_line():
     assert [r["invoice_number"] for r in records(data)] == ["CB-2026-000041", "CB-2026-000042"]
     assert rows[0] == [
         "CB-2026-000041",
+        "CLOSED",
+        "2026-11-03",
+        "2026-12-03",
         "1",
         "MS-365-BP-1",
         "Microsoft 365 Business Premium, seat pack 1",
@@ -350,7 +372,7 @@ def test_every_record_ends_with_crlf(name: str):
     assert b"\n" not in data.replace(b"\r\n", b"")  # no bare line feed
     assert b"\r" not in data.replace(b"\r\n", b"")  # no bare carriage return
     assert data.count(b"\r\n") == len(parse(data))
-    assert not data.startswith(b"\xef\xbb\xbf")  # no byte-order mark before the header
+    assert data.count(codecs.BOM_UTF8) == 1 and data.startswith(codecs.BOM_UTF8)
 
 
 @pytest.mark.parametrize("text", TRICKY_TEXT)
@@ -491,14 +513,14 @@ def test_quantities_never_use_exponents(quantity: Decimal, expected: str):
 )
 def test_a_charge_amount_keeps_the_currency_minor_units(amount: Decimal, expected: str):
     # given a charge amount as the database hands it over (NUMERIC(20, 6))
-    line = make_line(1)
+    line = make_line(1, amount=amount)
     doc = make_invoice(lines=[line], charges=[make_charge(line, amount=amount)])
 
     # when
     (charge,) = records(csv_files.invoice_detailed_csv(doc))
 
     # then
-    assert charge["amount"] == expected
+    assert charge["amount"] == charge["exact_amount"] == charge["line_amount"] == expected
 
 
 def test_an_exact_charge_amount_keeps_all_its_digits():
@@ -511,8 +533,9 @@ def test_an_exact_charge_amount_keeps_all_its_digits():
     # when
     (charge,) = records(csv_files.invoice_detailed_csv(doc))
 
-    # then
-    assert charge["amount"] == "12.096774"
+    # then its exact amount is beside the amount the line's rows add up to
+    assert charge["exact_amount"] == "12.096774"
+    assert charge["amount"] == charge["line_amount"] == "37.50"
 
 
 # What the database holds (NUMERIC(20, 6)), as it hands it over and normalized (1E+3, 2.5).
@@ -536,12 +559,13 @@ def test_numeric_cells_are_always_plain_decimals(
 
     # then
     cells = [row[c] for c in ("quantity", "unit_price", "amount")]
-    cells += [charge[c] for c in ("quantity", "unit_price", "amount")]
+    cells += [charge[c] for c in ("quantity", "unit_price", "amount", "exact_amount")]
     assert [c for c in cells if not PLAIN_DECIMAL.match(c)] == []
     assert Decimal(row["quantity"]) == Decimal(charge["quantity"]) == quantity
     assert Decimal(row["unit_price"]) == Decimal(charge["unit_price"]) == price
     assert abs(Decimal(row["amount"]) - amount) <= Decimal(1).scaleb(-minor_units(currency)) / 2
-    assert Decimal(charge["amount"]) == amount
+    assert Decimal(charge["exact_amount"]) == amount
+    assert charge["amount"] == row["amount"]  # the one charge of the line is the line
 
 
 # --- formulas ---------------------------------------------------------------------------------
@@ -722,3 +746,41 @@ def test_names_in_any_script_survive_as_utf8(name: str):
     assert {r["buyer"] for r in records(data)} == {name}
     (line,) = records(detailed)
     assert (line["invoice_number"], line["description"]) == (name, name)
+
+
+# --- invoice-level columns --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("export", list(INVOICE_EXPORTS))
+def test_every_row_carries_the_invoice_and_its_custom_fields_by_label(export: str):
+    # given custom fields labelled like a column, twice alike, and in Cyrillic
+    fields = [("PO number", "PO-4711"), ("currency", "x"), ("PO number", "PO-2"), ("Заказ", "№7")]
+    doc = make_invoice(custom_fields=fields)
+
+    # when
+    header, *rows = parse(INVOICE_EXPORTS[export](doc))
+
+    # then each has a column of its own, after the fixed ones, on every row
+    assert header[-4:] == ["PO number", "currency (2)", "PO number (2)", "Заказ"]
+    assert len(set(header)) == len(header)
+    assert len(rows) == 2
+    for row in rows:
+        found = dict(zip(header, row, strict=True))
+        assert row[-4:] == ["PO-4711", "x", "PO-2", "№7"]
+        assert (found["invoice_number"], found["issue_date"], found["due_date"]) == (
+            "CB-2026-000042",
+            "2026-12-01",
+            "2026-12-31",
+        )
+        assert found["currency"] == "EUR"
+
+
+def test_a_draft_has_no_issue_or_due_date_in_its_csv():
+    # given
+    doc = make_invoice(status=InvoiceStatus.DRAFT, number=None, issued_on=None, due_date=None)
+
+    # when
+    rows = records(csv_files.invoice_detailed_csv(doc))
+
+    # then
+    assert {(r["issue_date"], r["due_date"]) for r in rows} == {("", "")}

@@ -10,6 +10,7 @@ import base64
 import io
 import os
 import re
+from decimal import Decimal
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from tests.notifications import SmtpServer, eventually
 
 POST = """mutation($id: ID!, $status: InvoiceStatus!) {
   updateInvoiceStatus(input: {invoiceId: $id, status: $status}) {
-    invoice { number dueDate amountDue { amount } } errors { code message }
+    invoice { number dueDate amountDue { amount formatted } } errors { code message }
   }
 }"""
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "notifications"
@@ -96,7 +97,8 @@ async def test_a_posted_invoice_is_mailed_branded_with_its_pdf(
     assert message["To"] == "c1@alpha-customers.example"
     assert message["From"].addresses[0].display_name == "Alpha Cloud"
     assert message["Reply-To"] == "accounts@alpha.example"
-    due = f"{float(posted['amountDue']['amount']):,.2f} EUR"
+    due = f"€{Decimal(posted['amountDue']['amount']):,}"  # as the API and the PDF write it
+    assert due == posted["amountDue"]["formatted"]
     assert message["Subject"] == (
         f"Invoice {posted['number']} from Alpha Reseller \u2014 {due} due {posted['dueDate']}"
     )

@@ -234,8 +234,8 @@ async def test_a_test_notification_of_every_event_reaches_the_caller_branded(
         if CHROMIUM:
             page = html.replace(f"cid:{cid}", _data_uri(logo))
             await screenshot(page, f"test-{event.lower().replace('_', '-')}.png")
-    assert "1,234.50 EUR due " in subjects["INVOICE_POSTED"]
-    assert "Payment of 1,234.50 EUR" in subjects["PAYMENT_FAILED"]
+    assert "— €1,234.50 due " in subjects["INVOICE_POSTED"]
+    assert "Payment of €1,234.50 for" in subjects["PAYMENT_FAILED"]
     assert subjects["ACCOUNT_DEACTIVATED"].startswith("[Test] Your Alpha Reseller account is")
     retry = text_of(messages[subjects["PAYMENT_FAILED"]])
     assert "We will try again on " in retry and "Visa ending in 4242" in retry
