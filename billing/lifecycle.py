@@ -36,6 +36,7 @@ from billing.models import (
     PaymentMethodKind,
     PaymentStatus,
 )
+from billing.versions import take_snapshot, version_of
 from core.clock import utcnow
 from core.errors import DomainError, ErrorCode, Forbidden, NotFound, Problem, ValidationFailed
 from core.ids import new_id
@@ -44,7 +45,7 @@ from db.scope import PLATFORM_TENANT_ID, TenantScope
 from jobs import queue
 from notifications.branding import Branding, branding_of
 from notifications.emails import Composer, InvoiceFacts
-from notifications.models import INVOICE_PDF, NotificationEvent, NotificationOrigin
+from notifications.models import NotificationEvent, NotificationOrigin, invoice_pdf
 from notifications.outbox import enqueue
 from tenants.audit import Actor, record
 from tenants.models import Reseller
@@ -157,6 +158,8 @@ class InvoiceLifecycle:
             invoice.voided_at = now
         invoice.status = status
         await session.flush()
+        brand = await seller_branding(session, invoice)
+        await take_snapshot(session, scope, invoice, brand)
         record(
             session,
             actor,
@@ -170,7 +173,7 @@ class InvoiceLifecycle:
             notify=notify,
         )
         if notify:
-            await self._notify(session, scope, invoice, _STATUS_EVENTS[status])
+            await self._notify(session, scope, invoice, _STATUS_EVENTS[status], brand)
         return invoice
 
     @staticmethod
@@ -318,10 +321,14 @@ class InvoiceLifecycle:
         return f"{seller.invoice_prefix}-{issued_on.year}-{number:06d}"
 
     async def _notify(
-        self, session: AsyncSession, scope: TenantScope, invoice: Invoice, event: NotificationEvent
+        self,
+        session: AsyncSession,
+        scope: TenantScope,
+        invoice: Invoice,
+        event: NotificationEvent,
+        brand: Branding,
     ) -> None:
         """Email the buyer, branded as its seller, unless the seller turned the event off."""
-        brand = await seller_branding(session, invoice)
         if not brand.enabled(event):
             return
         recipients = await self._buyer_emails(session, scope, invoice)
@@ -379,8 +386,10 @@ class InvoiceLifecycle:
         origin: NotificationOrigin,
     ) -> None:
         """Queue ``event``'s email about ``invoice`` to each recipient (the caller's transaction);
-        with ``attach``, the dispatcher adds the invoice PDF when it sends."""
+        with ``attach``, the dispatcher adds the PDF of the invoice's current version when it
+        sends: the version of this event, whatever the invoice has become by then."""
         facts = facts_of(invoice)
+        version = version_of(invoice.status)
         for to in recipients:
             enqueue(
                 session,
@@ -389,7 +398,7 @@ class InvoiceLifecycle:
                 reseller_id=invoice.reseller_id,
                 about_type="Invoice",
                 about_id=invoice.id,
-                attachment=INVOICE_PDF if attach else None,
+                attachment=invoice_pdf(version) if attach else None,
                 origin=origin,
             )
 

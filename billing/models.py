@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     Numeric,
     String,
     UniqueConstraint,
@@ -443,3 +444,42 @@ class Payment(TenantOwned, Base):
 
 
 CUSTOMER_KEYED[Payment] = Payment.customer_id
+
+
+class InvoiceVersion(enum.StrEnum):
+    """A posted invoice as it was at one status change; each is drawn from its own snapshot."""
+
+    ISSUED = "ISSUED"  # posted (OPEN)
+    PAID = "PAID"  # settled (CLOSED)
+    VOID = "VOID"
+
+
+class InvoiceSnapshot(TenantOwned, Base):
+    """What a version of a posted invoice shows that could change after it: the seller's
+    branding and the buyer's details as they were, and the status and amount paid then.
+    Written in the transaction of the status change and never updated. The invoice's own rows
+    (lines, totals, dates) need no copy: they are frozen once posted."""
+
+    __tablename__ = "invoice_snapshots"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["reseller_id", "invoice_id"],
+            ["invoices.reseller_id", "invoices.id"],
+            ondelete="CASCADE",
+            name="fk_invoice_snapshots_reseller_id_invoices",
+        ),
+        UniqueConstraint(
+            "reseller_id", "invoice_id", "version", name="uq_invoice_snapshots_version"
+        ),
+    )
+
+    invoice_id: Mapped[uuid.UUID]
+    version: Mapped[InvoiceVersion] = mapped_column(_enum(InvoiceVersion))
+    status: Mapped[InvoiceStatus] = mapped_column(_enum(InvoiceStatus))
+    amount_paid: Mapped[Decimal] = mapped_column(AMOUNT)
+    # Texts by name (name, address, links, tax id, payment instructions): a JSON object, so a
+    # field added to the face later needs no migration of the versions already kept.
+    seller: Mapped[dict[str, Any]] = mapped_column(JSON)
+    buyer: Mapped[dict[str, Any]] = mapped_column(JSON)
+    logo: Mapped[bytes | None] = mapped_column(LargeBinary)
+    logo_content_type: Mapped[str | None] = mapped_column(String(40))

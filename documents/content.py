@@ -5,20 +5,32 @@ from __future__ import annotations
 
 import base64
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import statements
 from billing.catalog import Catalog
 from billing.invoices import FieldDefinitionRepository, InvoiceChildren, InvoiceRepository
 from billing.lifecycle import seller_branding
-from billing.models import Invoice, InvoiceKind, InvoiceStatus
+from billing.models import (
+    Invoice,
+    InvoiceKind,
+    InvoiceSnapshot,
+    InvoiceStatus,
+    InvoiceVersion,
+    Payment,
+    PaymentMethodKind,
+    PaymentStatus,
+)
 from billing.subscriptions import UsageRepository
+from billing.versions import SELLER_FIELDS, InvoiceSnapshotRepository, version_of
 from db.scope import TenantScope
 from notifications.branding import Branding, branding_of
+from payments.models import PaymentMethod
 from tenants.repositories import CustomerRepository, ResellerRepository
 
 
@@ -29,6 +41,8 @@ class Seller:
     logo_data_uri: str | None  # embedded: rendering never fetches anything
     control_panel_url: str | None
     website_url: str | None
+    tax_id: str | None = None
+    payment_instruction_lines: list[str] = field(default_factory=list)
 
     @classmethod
     def of(cls, branding: Branding) -> Seller:
@@ -42,6 +56,8 @@ class Seller:
             logo_data_uri=logo,
             control_panel_url=branding.control_panel_url,
             website_url=branding.website_url,
+            tax_id=branding.tax_id,
+            payment_instruction_lines=branding.payment_instruction_lines,
         )
 
 
@@ -50,6 +66,11 @@ class Buyer:
     name: str
     email: str | None = None
     tax_id: str | None = None
+    address: str | None = None
+
+    @property
+    def address_lines(self) -> list[str]:
+        return [line.strip() for line in (self.address or "").splitlines() if line.strip()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +130,10 @@ class InvoiceDocument:
     total: Decimal
     amount_paid: Decimal
     custom_fields: list[tuple[str, str]]
+    # The version drawn (ISSUED, PAID, VOID): None for a draft, or an invoice posted before
+    # versions were kept (drawn from its seller and buyer as they are now).
+    version: InvoiceVersion | None = None
+    paid_by_card: str | None = None  # the last four digits of the card that settled it
 
     @property
     def amount_due(self) -> Decimal:
@@ -161,12 +186,23 @@ def _slug(name: str) -> str:
 
 
 async def invoice_document(
-    session: AsyncSession, scope: TenantScope, invoice_id: uuid.UUID
+    session: AsyncSession,
+    scope: TenantScope,
+    invoice_id: uuid.UUID,
+    version: InvoiceVersion | None = None,
 ) -> InvoiceDocument | None:
-    """The invoice as its documents show it; None when the scope does not see it."""
+    """The invoice as its documents show it: a posted one in ``version`` (by default the
+    version of its current status), from that version's snapshot; None when the scope does
+    not see it, or it has no such version."""
     invoice = await InvoiceRepository(session, scope).get(invoice_id)
     if invoice is None:
         return None
+    wanted = version or version_of(invoice.status)
+    snapshot = None
+    if wanted is not None:
+        snapshot = await InvoiceSnapshotRepository(session, scope).of_invoice(invoice.id, wanted)
+        if snapshot is None and version is not None:
+            return None
     lines = await _lines(session, scope, [invoice])
     charges = (await InvoiceChildren(session, scope).charges([invoice.id])).get(invoice.id, [])
     line_of = {line.id: line for line in lines.get(invoice.id, [])}
@@ -204,7 +240,7 @@ async def invoice_document(
             )
         )
     charge_rows.sort(key=lambda c: (c.line, c.start_date, c.reference))
-    return InvoiceDocument(
+    document = InvoiceDocument(
         id=invoice.id,
         reseller_id=invoice.reseller_id,
         document_id=invoice.document_id,
@@ -228,6 +264,65 @@ async def invoice_document(
         amount_paid=invoice.amount_paid,
         custom_fields=await _custom_fields(session, scope, invoice),
     )
+    if snapshot is None:
+        return document
+    return await _as_kept(session, scope, document, snapshot)
+
+
+async def _as_kept(
+    session: AsyncSession, scope: TenantScope, doc: InvoiceDocument, snapshot: InvoiceSnapshot
+) -> InvoiceDocument:
+    """The document of one kept version: what could have changed since is read from its
+    snapshot; the invoice's own rows are frozen once posted."""
+    seller = dict(snapshot.seller)
+    branding = Branding(
+        name=str(seller.pop("name", doc.seller.name)),
+        logo=snapshot.logo,
+        logo_content_type=snapshot.logo_content_type,
+        **{k: v for k, v in seller.items() if k in SELLER_FIELDS},
+    )
+    buyer = snapshot.buyer
+    card = None
+    if snapshot.status is InvoiceStatus.CLOSED:
+        card = await _card_last4(session, scope, doc.reseller_id, doc.id)
+    return replace(
+        doc,
+        status=snapshot.status,
+        amount_paid=snapshot.amount_paid,
+        seller=Seller.of(branding),
+        buyer=Buyer(
+            buyer.get("name") or doc.buyer.name,
+            buyer.get("email"),
+            buyer.get("tax_id"),
+            buyer.get("address"),
+        ),
+        version=snapshot.version,
+        paid_by_card=card,
+    )
+
+
+async def _card_last4(
+    session: AsyncSession, scope: TenantScope, reseller_id: uuid.UUID, invoice_id: uuid.UUID
+) -> str | None:
+    """The card of the card payment that settled the invoice (its last successful one); cards
+    on file are never rewritten, a new card is a new row, so this reads the same later."""
+    statement = scope.filter(
+        select(PaymentMethod.last4)
+        .join(
+            Payment,
+            (Payment.reseller_id == PaymentMethod.reseller_id)
+            & (Payment.payment_method_id == PaymentMethod.id),
+        )
+        .where(
+            Payment.reseller_id == reseller_id,
+            Payment.invoice_id == invoice_id,
+            Payment.method == PaymentMethodKind.CARD,
+            Payment.status == PaymentStatus.SUCCEEDED,
+        )
+        .order_by(Payment.paid_at.desc()),
+        Payment.reseller_id,
+    )
+    return (await session.scalars(statement)).first()
 
 
 async def _lines(
@@ -262,7 +357,7 @@ async def _buyer(session: AsyncSession, scope: TenantScope, invoice: Invoice) ->
     if invoice.customer_id is not None:
         customer = await CustomerRepository(session, scope).get(invoice.customer_id)
         if customer is not None:
-            return Buyer(invoice.buyer_name, invoice.buyer_email, customer.tax_id)
+            return Buyer(invoice.buyer_name, invoice.buyer_email, customer.tax_id, customer.address)
     return Buyer(invoice.buyer_name, invoice.buyer_email)
 
 
@@ -296,7 +391,7 @@ async def statement_document(
         seller_name = reseller.name if reseller else platform_name
         found = await statements.customer_statement(session, scope, owner_id, start, end)
         branding = await branding_of(session, customer.reseller_id, seller_name)
-        buyer = Buyer(customer.name, customer.email, customer.tax_id)
+        buyer = Buyer(customer.name, customer.email, customer.tax_id, customer.address)
     elif owner_type == "Reseller":
         reseller = await ResellerRepository(session, scope).get(owner_id)
         if reseller is None:

@@ -1,9 +1,12 @@
 """Documents on demand: an invoice or a statement, in one format, within the caller's scope.
 
-A posted invoice's PDF is rendered once per version and kept (``rendered_documents``): the
-version is the SHA-256 of the HTML given to the renderer, so a payment, a status change or new
-branding makes a new one, and a repeated download reads the stored bytes. Drafts change until
-they are posted and are rendered every time; CSV and HTML cost next to nothing and are never kept.
+A posted invoice is drawn from its versions (ISSUED, PAID, VOID: ``billing.versions``), each
+from what was true when it was taken; a download shows the latest, an email the version of its
+own event. Each version's PDF is rendered once and kept (``rendered_documents``, one row per
+version), with the SHA-256 of the HTML given to the renderer: the same version reads the stored
+bytes, so a later branding change alters nothing, and only a change to the drawing itself
+(the templates) draws it again. Drafts change until they are posted and are rendered every
+time; CSV and HTML cost next to nothing and are never kept.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import dataclass
 
 import anyio.to_thread
 
-from billing.models import InvoiceStatus
+from billing.models import InvoiceStatus, InvoiceVersion
 from db.database import Database
 from db.scope import TenantScope
 from documents import csv_files
@@ -53,10 +56,16 @@ class Documents:
         return await self.statement(scope, target, tenant, fmt)
 
     async def invoice(
-        self, scope: TenantScope, invoice_id: uuid.UUID, tenant: uuid.UUID, fmt: DocumentFormat
+        self,
+        scope: TenantScope,
+        invoice_id: uuid.UUID,
+        tenant: uuid.UUID,
+        fmt: DocumentFormat,
+        version: InvoiceVersion | None = None,
     ) -> File | None:
+        """The invoice in ``fmt``: a posted one in ``version``, by default its latest."""
         async with self.db.read(scope) as session:
-            doc = await invoice_document(session, scope, invoice_id)
+            doc = await invoice_document(session, scope, invoice_id, version)
         if doc is None or doc.reseller_id != tenant:
             return None
         if fmt is DocumentFormat.PDF:
@@ -106,6 +115,8 @@ class Documents:
             return await self._render(html)
         digest = hashlib.sha256(html.encode()).hexdigest()
         pdf = DocumentFormat.PDF.value
+        if doc.version is not None:
+            pdf = f"{pdf}:{doc.version}"  # each version kept beside the others
         async with self.db.read(scope) as session:
             kept = await RenderedDocumentRepository(session, scope).kept(doc.id, pdf, digest)
         if kept is not None:

@@ -22,6 +22,8 @@ FIELDS = (
     "sender_name",
     "reply_to",
     "address",
+    "tax_id",
+    "payment_instructions",
     "enabled_events",
     "attach_invoice_pdf",
 )
@@ -47,16 +49,26 @@ class Branding:
     sender_name: str | None = None
     reply_to: str | None = None
     address: str | None = None
+    tax_id: str | None = None
+    payment_instructions: str | None = None
     enabled_events: tuple[NotificationEvent, ...] = DEFAULT_EVENTS
     attach_invoice_pdf: bool = True
     sources: dict[str, str] = field(default_factory=dict)
 
     @property
     def address_lines(self) -> list[str]:
-        return [line.strip() for line in (self.address or "").splitlines() if line.strip()]
+        return _lines(self.address)
+
+    @property
+    def payment_instruction_lines(self) -> list[str]:
+        return _lines(self.payment_instructions)
 
     def enabled(self, event: NotificationEvent) -> bool:
         return event in self.enabled_events
+
+
+def _lines(text: str | None) -> list[str]:
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
 
 
 def field_name(key: str) -> str:

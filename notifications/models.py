@@ -15,6 +15,23 @@ from db.base import Base, TenantKeyed
 INVOICE_PDF = "invoice_pdf"
 
 
+def invoice_pdf(version: str | None) -> str:
+    """What a message attaches: the PDF of one version of the invoice (``invoice_pdf:ISSUED``),
+    the version of the message's own event; plain ``invoice_pdf`` is the invoice as it is now."""
+    return f"{INVOICE_PDF}:{version}" if version else INVOICE_PDF
+
+
+def attached_version(attachment: str) -> tuple[str, str | None]:
+    """The kind and the version an ``attachment`` names: the inverse of ``invoice_pdf``."""
+    kind, _, version = attachment.partition(":")
+    return kind, version or None
+
+
+def is_invoice_pdf(attachment: str | None) -> bool:
+    """Whether a message attaches the invoice PDF, in whichever version."""
+    return attachment is not None and attached_version(attachment)[0] == INVOICE_PDF
+
+
 class DeliveryStatus(enum.StrEnum):
     QUEUED = "QUEUED"
     SENT = "SENT"
@@ -58,7 +75,7 @@ class OutboxMessage(TenantKeyed, Base):
     last_error: Mapped[str | None] = mapped_column(String(500))
     sent_at: Mapped[datetime | None]
     # What the dispatcher adds when it sends (rendered then, not kept in the row): INVOICE_PDF,
-    # the PDF of the invoice the message is about.
+    # the PDF of the invoice the message is about, in the version it names (``invoice_pdf``).
     attachment: Mapped[str | None] = mapped_column(String(40))
 
 
@@ -76,9 +93,9 @@ class NotificationEvent(enum.StrEnum):
 
 class NotificationSettings(Base):
     """How a seller presents itself on its emails and documents: logo, links, sender, address,
-    the events it emails about. One row per reseller, keyed by its id, and one for the platform
-    (``PLATFORM_TENANT_ID``): every value a reseller leaves unset (NULL) falls back to the
-    platform's."""
+    tax id and payment instructions, the events it emails about. One row per reseller, keyed by
+    its id, and one for the platform (``PLATFORM_TENANT_ID``): every value a reseller leaves
+    unset (NULL) falls back to the platform's."""
 
     __tablename__ = "notification_settings"
 
@@ -90,6 +107,9 @@ class NotificationSettings(Base):
     sender_name: Mapped[str | None] = mapped_column(String(200))
     reply_to: Mapped[str | None] = mapped_column(String(320))
     address: Mapped[str | None] = mapped_column(String(1000))
+    # On the face of its invoices: its tax registration, and how to pay it (bank details).
+    tax_id: Mapped[str | None] = mapped_column(String(64))
+    payment_instructions: Mapped[str | None] = mapped_column(String(1000))
     enabled_events: Mapped[list[str] | None] = mapped_column(JSON)
     attach_invoice_pdf: Mapped[bool | None] = mapped_column(Boolean)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

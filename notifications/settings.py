@@ -41,6 +41,8 @@ class SettingsChange:
     sender_name: str | None = KEEP
     reply_to: str | None = KEEP
     address: str | None = KEEP
+    tax_id: str | None = KEEP
+    payment_instructions: str | None = KEEP
     enabled_events: list[str] | None = KEEP
     attach_invoice_pdf: bool | None = KEEP
 
@@ -115,6 +117,12 @@ def _clean(change: SettingsChange) -> dict[str, Any]:
             values[key] = normalize_email(value, field="replyTo") if value else None
         elif key == "address":
             values[key] = optional_text(value, field="address", max_length=1000, multiline=True)
+        elif key == "tax_id":
+            values[key] = optional_text(value, field="taxId", max_length=64)
+        elif key == "payment_instructions":
+            values[key] = optional_text(
+                value, field="paymentInstructions", max_length=1000, multiline=True
+            )
         elif key == "enabled_events":
             if value is None:
                 values[key] = None

@@ -43,6 +43,9 @@ class Customer(Node):
     timezone: str = strawberry.field(description="IANA time zone.")
     tax_rate: Decimal = strawberry.field(description="Percent added as tax; may be 0.")
     tax_id: str | None = strawberry.field(description="VAT or other tax registration number.")
+    address: str | None = strawberry.field(
+        description="Postal address, one line per line: printed under 'Bill to' on its invoices."
+    )
     status: AccountStatus = strawberry.field(description="DEACTIVATED after unpaid bills.")
     created_at: datetime = strawberry.field(description="When it was added.")
     reseller_id: strawberry.Private[uuid.UUID]
@@ -83,6 +86,7 @@ class Customer(Node):
             timezone=row.timezone,
             tax_rate=row.tax_rate,
             tax_id=row.tax_id,
+            address=row.address,
             status=row.status,
             created_at=row.created_at,
             reseller_id=row.reseller_id,
@@ -102,6 +106,9 @@ class CreateCustomerInput:
     timezone: str | None = strawberry.field(default=None, description="IANA zone; UTC if unset.")
     tax_rate: Decimal | None = strawberry.field(default=None, description="Percent, 0 to 100.")
     tax_id: str | None = strawberry.field(default=None, description="Tax registration number.")
+    address: str | None = strawberry.field(
+        default=None, description="Postal address, one line per line (at most 1000 characters)."
+    )
 
 
 @strawberry.input(description="Only the fields given change.")
@@ -113,6 +120,9 @@ class UpdateCustomerInput:
     tax_rate: Decimal | None = strawberry.field(default=None, description="New percent.")
     tax_id: str | None = strawberry.field(
         default=None, description="New tax registration number; an empty string clears it."
+    )
+    address: str | None = strawberry.field(
+        default=None, description="New postal address; an empty string clears it."
     )
 
 
@@ -194,6 +204,7 @@ class CustomerMutations:
             timezone=input.timezone,
             tax_rate=input.tax_rate,
             tax_id=input.tax_id,
+            address=input.address,
         )
         scope = info.context.scope
 
@@ -220,6 +231,7 @@ class CustomerMutations:
             timezone=input.timezone,
             tax_rate=input.tax_rate,
             tax_id=input.tax_id,
+            address=input.address,
         )
         scope = info.context.scope
 

@@ -106,6 +106,12 @@ class NotificationSettings:
     sender_name: str | None = strawberry.field(description="The From name of its emails.")
     reply_to: str | None = strawberry.field(description="Where replies to its emails go.")
     address: str | None = strawberry.field(description="Postal address shown on documents.")
+    tax_id: str | None = strawberry.field(
+        description="The seller's tax registration number, printed on its invoices."
+    )
+    payment_instructions: str | None = strawberry.field(
+        description="How to pay it (bank details), printed under an invoice's totals."
+    )
     enabled_events: list[NotificationEvent] | None = strawberry.field(
         description="The events it emails about."
     )
@@ -126,6 +132,8 @@ class NotificationSettings:
             sender_name=row.sender_name,
             reply_to=row.reply_to,
             address=row.address,
+            tax_id=row.tax_id,
+            payment_instructions=row.payment_instructions,
             enabled_events=(
                 [models.NotificationEvent(e) for e in row.enabled_events]
                 if row.enabled_events is not None
@@ -147,6 +155,10 @@ class EffectiveNotificationSettings:
     sender_name: str = strawberry.field(description="The From name.")
     reply_to: str | None = strawberry.field(description="The Reply-To address, if any.")
     address: str | None = strawberry.field(description="The postal address on documents.")
+    tax_id: str | None = strawberry.field(description="The tax registration number on invoices.")
+    payment_instructions: str | None = strawberry.field(
+        description="How to pay, as invoices print it."
+    )
     enabled_events: list[NotificationEvent] = strawberry.field(
         description="The events emailed about."
     )
@@ -165,6 +177,8 @@ class EffectiveNotificationSettings:
             sender_name=branding.sender_name or branding.name,
             reply_to=branding.reply_to,
             address=branding.address,
+            tax_id=branding.tax_id,
+            payment_instructions=branding.payment_instructions,
             enabled_events=list(branding.enabled_events),
             attach_invoice_pdf=branding.attach_invoice_pdf,
             sources=[
@@ -264,6 +278,13 @@ class UpdateNotificationSettingsInput:
     address: str | None = strawberry.field(
         default=strawberry.UNSET, description="Postal address, one line per line."
     )
+    tax_id: str | None = strawberry.field(
+        default=strawberry.UNSET, description="Tax registration number, at most 64 characters."
+    )
+    payment_instructions: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="How to pay (bank details), one line per line, at most 1000 characters.",
+    )
     enabled_events: list[NotificationEvent] | None = strawberry.field(
         default=strawberry.UNSET, description="The events to email about."
     )
@@ -320,6 +341,8 @@ class NotificationSettingsMutations:
             sender_name=_given(input.sender_name),
             reply_to=_given(input.reply_to),
             address=_given(input.address),
+            tax_id=_given(input.tax_id),
+            payment_instructions=_given(input.payment_instructions),
             enabled_events=_given(input.enabled_events),
             attach_invoice_pdf=_given(input.attach_invoice_pdf),
         )

@@ -81,7 +81,7 @@ class Notification:
             status=row.status,
             attempts=row.attempts,
             error=row.last_error if operator else tenant_reason(row.last_error),
-            invoice_pdf_attached=row.attachment == models.INVOICE_PDF,
+            invoice_pdf_attached=models.is_invoice_pdf(row.attachment),
             queued_at=row.created_at,
             sent_at=row.sent_at,
             next_attempt_at=row.next_attempt_at if queued else None,

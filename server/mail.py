@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import uuid
 
+from billing.models import InvoiceVersion
 from db.database import Database
 from db.scope import TenantScope
 from documents.formats import DocumentFormat
 from documents.service import Documents
 from notifications.dispatcher import Attachment, Dispatcher
-from notifications.models import INVOICE_PDF
+from notifications.models import INVOICE_PDF, attached_version
 from notifications.transports import FileTransport, SmtpTransport, Transport
 from server.settings import Settings
 
@@ -41,8 +42,9 @@ def build_transport(settings: Settings) -> Transport:
 
 
 class InvoicePdfAttachments:
-    """The invoice PDF for a "posted" email, drawn when it is sent (the kept copy when there is
-    one): the transaction that queued the email does not wait for a rendering."""
+    """The invoice PDF of an email, in the version its event named (``invoice_pdf:ISSUED``),
+    drawn when it is sent (the kept copy when there is one): the transaction that queued the
+    email does not wait for a rendering, and a status change meanwhile does not alter it."""
 
     def __init__(self, documents: Documents) -> None:
         self.documents = documents
@@ -50,10 +52,17 @@ class InvoicePdfAttachments:
     async def __call__(
         self, kind: str, reseller_id: uuid.UUID | None, about_id: uuid.UUID | None
     ) -> Attachment | None:
+        kind, version = attached_version(kind)
         if kind != INVOICE_PDF or reseller_id is None or about_id is None:
             return None
+        if version is not None and version not in InvoiceVersion.__members__:
+            return None
         found = await self.documents.invoice(
-            TenantScope.system(), about_id, reseller_id, DocumentFormat.PDF
+            TenantScope.system(),
+            about_id,
+            reseller_id,
+            DocumentFormat.PDF,
+            InvoiceVersion(version) if version else None,
         )
         return None if found is None else Attachment(found.filename, found.content_type, found.body)
 

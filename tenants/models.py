@@ -110,6 +110,7 @@ class Customer(TenantOwned, Base):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     tax_rate: Mapped[Decimal] = mapped_column(Numeric(7, 4), default=Decimal("0"))
     tax_id: Mapped[str | None] = mapped_column(String(64))
+    address: Mapped[str | None] = mapped_column(String(1000))  # postal, one line per line
     status: Mapped[AccountStatus] = mapped_column(
         _enum(AccountStatus), default=AccountStatus.ACTIVE
     )

@@ -55,6 +55,7 @@ class NewCustomer:
     timezone: str | None = None
     tax_rate: Decimal | None = None
     tax_id: str | None = None
+    address: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,12 @@ class CustomerChanges:
     timezone: str | None = None
     tax_rate: Decimal | None = None
     tax_id: str | None = None
+    address: str | None = None
+
+
+def _address(value: str | None) -> str | None:
+    """A postal address as invoices print it: its lines kept, at most 1000 characters."""
+    return optional_text(value, field="address", max_length=1000, multiline=True)
 
 
 def _collect(*checks: object) -> list[Problem]:
@@ -155,6 +162,7 @@ async def create_customer(
         "timezone": _try(normalize_timezone, data.timezone),
         "tax_rate": _try(percent, data.tax_rate, field="taxRate"),
         "tax_id": _try(optional_text, data.tax_id, field="taxId", max_length=64),
+        "address": _try(_address, data.address),
     }
     _raise_if_any(_collect(*values.values()))
     customer = Customer(reseller_id=reseller_id, id=new_id(), status=AccountStatus.ACTIVE, **values)
@@ -180,6 +188,8 @@ async def update_customer(
         values["tax_rate"] = _try(percent, changes.tax_rate, field="taxRate")
     if changes.tax_id is not None:
         values["tax_id"] = _try(optional_text, changes.tax_id, field="taxId", max_length=64)
+    if changes.address is not None:
+        values["address"] = _try(_address, changes.address)
     _raise_if_any(_collect(*values.values()))
     for name, value in values.items():
         setattr(customer, name, value)

@@ -5,12 +5,14 @@ from tests.factories import World
 
 CREATE = """mutation($input: CreateCustomerInput!) {
   createCustomer(input: $input) {
-    customer { id name email currency timezone taxRate taxId status reseller { slug } }
+    customer { id name email currency timezone taxRate taxId address status reseller { slug } }
     errors { code field message }
   }
 }"""
 UPDATE = """mutation($input: UpdateCustomerInput!) {
-  updateCustomer(input: $input) { customer { name email taxRate timezone taxId } errors { code field } }
+  updateCustomer(input: $input) {
+    customer { name email taxRate timezone taxId address } errors { code field }
+  }
 }"""
 COUNT = "{ customers { totalCount } }"
 
@@ -26,6 +28,7 @@ async def test_create_customer(api, world: World):
                 "timezone": "America/Chicago",
                 "taxRate": "8.25",
                 "taxId": "US-123",
+                "address": " 1007 Mountain Drive\nGotham City ",
             }
         },
         token=world.token("manager", world.a),
@@ -41,6 +44,7 @@ async def test_create_customer(api, world: World):
         "timezone": "America/Chicago",
         "taxRate": "8.25",
         "taxId": "US-123",
+        "address": "1007 Mountain Drive\nGotham City",
         "status": "ACTIVE",
         "reseller": {"slug": "alpha"},
     }
@@ -146,9 +150,30 @@ async def test_update_changes_only_given_fields(api, world: World):
             "taxRate": "0",
             "timezone": "UTC",
             "taxId": "DE999",
+            "address": None,
         },
         "errors": [],
     }
+
+
+async def test_an_address_is_set_cleared_and_checked(api, world: World):
+    customer = to_global_id("Customer", world.a.customers[0])
+    token = world.token("owner", world.a)
+
+    async def update(address: str) -> dict:
+        body = await api(UPDATE, {"input": {"customerId": customer, "address": address}}, token)
+        found: dict = body["data"]["updateCustomer"]
+        return found
+
+    # when an address is set, then cleared with an empty string
+    assert (await update("Hauptstr. 1\n10115 Berlin"))["customer"]["address"] == (
+        "Hauptstr. 1\n10115 Berlin"
+    )
+    assert (await update(""))["customer"]["address"] is None
+
+    # then one too long is refused
+    refused = await update("x" * 1001)
+    assert refused == {"customer": None, "errors": [{"code": "BAD_USER_INPUT", "field": "address"}]}
 
 
 async def test_failed_update_changes_nothing(api, world: World):

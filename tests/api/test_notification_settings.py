@@ -27,12 +27,12 @@ UPDATE = """mutation($input: UpdateNotificationSettingsInput!) {
 }"""
 EFFECTIVE = """query($id: ID) {
   effectiveNotificationSettings(resellerId: $id) { sellerName logoDataUri controlPanelUrl
-    websiteUrl senderName replyTo address enabledEvents attachInvoicePdf
-    sources { setting source } }
+    websiteUrl senderName replyTo address taxId paymentInstructions enabledEvents
+    attachInvoicePdf sources { setting source } }
 }"""
 OWN = """query($id: ID) {
   notificationSettings(resellerId: $id) { logoDataUri controlPanelUrl websiteUrl senderName
-    replyTo address enabledEvents attachInvoicePdf }
+    replyTo address taxId paymentInstructions enabledEvents attachInvoicePdf }
 }"""
 
 
@@ -83,6 +83,7 @@ async def test_a_reseller_overrides_the_platform_value_by_value(api: Api, world:
                     "senderName": "Channelbill Billing",
                     "replyTo": "Billing@Platform.example",
                     "websiteUrl": "https://platform.example",
+                    "paymentInstructions": "IBAN DE89 3704 0044 0532 0130 00\nBIC COBADEFFXXX",
                 }
             },
             admin,
@@ -98,6 +99,7 @@ async def test_a_reseller_overrides_the_platform_value_by_value(api: Api, world:
                     "senderName": "Alpha Cloud",
                     "controlPanelUrl": "https://panel.alpha.example/account",
                     "enabledEvents": ["INVOICE_POSTED", "INVOICE_PAID"],
+                    "taxId": " DE123456789 ",
                 }
             },
             owner,
@@ -116,6 +118,8 @@ async def test_a_reseller_overrides_the_platform_value_by_value(api: Api, world:
     assert effective["controlPanelUrl"] == "https://panel.alpha.example/account"
     assert effective["enabledEvents"] == ["INVOICE_POSTED", "INVOICE_PAID"]
     assert effective["attachInvoicePdf"] is True
+    assert effective["taxId"] == "DE123456789"
+    assert effective["paymentInstructions"] == "IBAN DE89 3704 0044 0532 0130 00\nBIC COBADEFFXXX"
     assert sources(effective) == {
         "logoDataUri": "DEFAULT",
         "controlPanelUrl": "RESELLER",
@@ -123,6 +127,8 @@ async def test_a_reseller_overrides_the_platform_value_by_value(api: Api, world:
         "senderName": "RESELLER",
         "replyTo": "PLATFORM",
         "address": "DEFAULT",
+        "taxId": "RESELLER",
+        "paymentInstructions": "PLATFORM",
         "enabledEvents": "RESELLER",
         "attachInvoicePdf": "DEFAULT",
     }
@@ -189,6 +195,9 @@ async def test_a_logo_is_uploaded_and_checked_by_content(api: Api, world: World)
         ("senderName", "Alpha\r\nBcc: victim@example.com"),
         ("senderName", "x" * 101),
         ("address", "x" * 1001),
+        ("taxId", "x" * 65),
+        ("taxId", "DE 123\n456"),
+        ("paymentInstructions", "x" * 1001),
     ],
 )
 async def test_bad_input_changes_nothing(api: Api, world: World, field: str, value: str):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from db.database import Database
 from db.scope import TenantScope
