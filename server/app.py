@@ -185,7 +185,10 @@ def create_app(settings: Settings) -> Starlette:
         if dispatcher is not None:
             await dispatcher.start()
         if jobs is not None:
-            await schedule_housekeeping(db)
+            try:
+                await schedule_housekeeping(db)
+            except Exception:  # an unmigrated database (readyz says so); the runner waits too
+                log.warning("housekeeping not scheduled: the database is not ready")
             await jobs.start()
         # What start-up made lives as long as the process: out of the collector's sight, a full
         # collection no longer walks it (every ~12 requests, ~80 ms each).

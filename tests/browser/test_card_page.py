@@ -100,7 +100,7 @@ def open_signed_in(page: Page, server: LiveServer, email: str) -> Recorded:
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(DEMO_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Card on file")).to_be_visible()
+    expect(page.get_by_role("heading", name="Card on file", exact=True)).to_be_visible()
     return recorded
 
 
@@ -277,7 +277,7 @@ def test_a_sign_in_from_graphiqls_bar_in_the_same_tab_is_reused(
     # when the card page opens in that tab
     page.goto(server.url + "/billing/card", wait_until="load")
     # then it shows the card on file without asking for a sign-in
-    expect(page.get_by_role("heading", name="Card on file")).to_be_visible()
+    expect(page.get_by_role("heading", name="Card on file", exact=True)).to_be_visible()
     expect(page.locator("#reseller-name")).to_have_text("Acme Cloud")
     assert page.get_by_role("heading", name="Sign in").is_hidden()
     assert_stayed_offline(offline_page)

@@ -157,6 +157,6 @@ def test_resend_email_requeues_a_failed_message_only(env: dict[str, str]):
         )
     done = run("resend-email", formatted, env=env)
     assert done.returncode == 0, done.stderr
-    assert _rows(env, "SELECT status, attempts, last_error FROM outbox_messages") == [
-        ("QUEUED", 0, None)
-    ]
+    rows = _rows(env, "SELECT id, status, attempts, last_error FROM outbox_messages")
+    assert [r[1:] for r in rows if r[0] == message_id] == [("QUEUED", 0, None)]
+    assert {r[1:] for r in rows if r[0] != message_id} == {("FAILED", 8, "x")}  # the others stay
