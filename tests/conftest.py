@@ -51,12 +51,12 @@ async def _create_postgres(admin_url: str, database: str) -> Postgres:
     admin = await asyncpg.connect(Postgres.plain(admin_url))
     try:
         for role, extra in ((OWNER_ROLE, "CREATEDB"), (APP_ROLE, "NOCREATEDB")):
-            exists = await admin.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
-            verb = "ALTER" if exists else "CREATE"
-            await admin.execute(
-                f"{verb} ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS {extra}"
-                f" PASSWORD '{ROLE_PASSWORD}'"
-            )
+            options = f"LOGIN NOSUPERUSER NOBYPASSRLS {extra} PASSWORD '{ROLE_PASSWORD}'"
+            try:
+                await admin.execute(f"CREATE ROLE {role} {options}")
+            except (asyncpg.DuplicateObjectError, asyncpg.UniqueViolationError):
+                # Made before, or by the other half of the suite running at the same moment.
+                await admin.execute(f"ALTER ROLE {role} {options}")
         await admin.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
         await admin.execute(f"CREATE DATABASE {database} OWNER {OWNER_ROLE}")
     finally:
