@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.lifecycle import facts_of
 from billing.models import Invoice
+from db.scope import TenantScope
 from jobs import queue
 from notifications.branding import branding_of
 from notifications.emails import Composer, amount
@@ -246,8 +247,6 @@ class Dunning:
     # -- emails to the reseller's billing users, as the platform -------------------------------
 
     async def _recipients(self, session: AsyncSession, reseller: Reseller) -> list[str]:
-        from db.scope import TenantScope
-
         return await UserRepository(session, TenantScope.tenant(reseller.id)).billing_emails(
             reseller.id
         )

@@ -5,6 +5,7 @@ fully paid; a card number is never taken."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from decimal import Decimal
 
@@ -309,3 +310,35 @@ async def test_on_the_sandbox_a_card_setup_names_the_gateway_even_while_deactiva
         "jsUrl": None,
         "errors": [],
     }, body
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"idempotencyKey": "k\u0000"},
+        {"reference": "\ud800"},
+        {"amount": "1" + "0" * 40},
+        {"receivedAt": "9999-12-31T00:00:00Z"},
+    ],
+)
+async def test_hostile_payment_input_gets_a_clear_error(
+    api, app, db: Database, world: World, changes
+):
+    _, retail = await _invoices(app, db, world)
+    base = {"invoiceId": gid("Invoice", retail), "method": "BANK_TRANSFER", "amount": "1.00"}
+    # ASCII-escaped JSON, as a client sends a lone surrogate (it has no UTF-8 form)
+    payload = json.dumps({"query": RECORD, "variables": {"input": {**base, **changes}}})
+    response = await api.client.post(
+        "/graphql",
+        content=payload,
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {world.token('owner', world.a)}",
+        },
+    )
+    assert response.status_code == 200
+    body = response.json()
+    codes = error_codes(body) or [e["code"] for e in body["data"]["recordPayment"]["errors"]]
+    assert codes and set(codes) <= {"BAD_USER_INPUT"}, body
+    invoice = await load(db, retail)
+    assert invoice is not None and invoice.amount_paid == 0
