@@ -15,8 +15,6 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 
-import anyio.to_thread
-
 from billing.models import InvoiceStatus, InvoiceVersion
 from db.database import Database
 from db.scope import TenantScope
@@ -30,7 +28,7 @@ from documents.content import (
 from documents.formats import DocumentFormat
 from documents.html import invoice_html, statement_html
 from documents.links import InvoiceTarget, StatementTarget, Target
-from documents.pdf import html_to_pdf
+from documents.renderer import PdfRenderer
 from documents.repositories import RenderedDocumentRepository
 
 
@@ -42,9 +40,12 @@ class File:
 
 
 class Documents:
-    def __init__(self, db: Database, platform_name: str) -> None:
+    def __init__(
+        self, db: Database, platform_name: str, renderer: PdfRenderer | None = None
+    ) -> None:
         self.db = db
         self.platform_name = platform_name
+        self.renderer = PdfRenderer(0) if renderer is None else renderer  # default: a thread
         self.pdf_renders = 0  # how many PDFs were drawn (not read back): the cache's witness
 
     async def file(
@@ -98,21 +99,22 @@ class Documents:
 
     async def _statement(self, doc: StatementDocument, fmt: DocumentFormat) -> bytes:
         if fmt is DocumentFormat.PDF:
-            return await self._render(statement_html(doc, pdf=True))
+            html = statement_html(doc, pdf=True)
+            return await self._render(html, doc.statement.reseller_id)
         if fmt is DocumentFormat.HTML:
             return statement_html(doc).encode()
         if fmt is DocumentFormat.CSV:
             return csv_files.statement_csv(doc)
         return csv_files.statement_detailed_csv(doc)
 
-    async def _render(self, html: str) -> bytes:
+    async def _render(self, html: str, tenant: uuid.UUID) -> bytes:
         self.pdf_renders += 1
-        return await anyio.to_thread.run_sync(html_to_pdf, html)
+        return await self.renderer.render(html, tenant)
 
     async def _invoice_pdf(self, scope: TenantScope, doc: InvoiceDocument) -> bytes:
         html = invoice_html(doc, pdf=True)
         if doc.status is InvoiceStatus.DRAFT:
-            return await self._render(html)
+            return await self._render(html, doc.reseller_id)
         digest = hashlib.sha256(html.encode()).hexdigest()
         pdf = DocumentFormat.PDF.value
         if doc.version is not None:
@@ -121,7 +123,7 @@ class Documents:
             kept = await RenderedDocumentRepository(session, scope).kept(doc.id, pdf, digest)
         if kept is not None:
             return kept
-        body = await self._render(html)
+        body = await self._render(html, doc.reseller_id)
         async with self.db.write(scope) as session:
             await RenderedDocumentRepository(session, scope).keep(
                 doc.reseller_id, doc.id, pdf, digest, body

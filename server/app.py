@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
+import anyio.to_thread
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -26,6 +27,7 @@ from billing.lifecycle import BillingPolicy, InvoiceLifecycle
 from db import migrate
 from db.database import Database
 from documents.links import DocumentLinks
+from documents.renderer import PdfRenderer
 from documents.service import Documents
 from jobs.housekeeping import JOB_HOUSEKEEPING, Housekeeping, schedule_housekeeping
 from jobs.runner import JobRunner
@@ -119,7 +121,7 @@ def build_services(settings: Settings, db: Database) -> Services:
         signer=signer,
         lifecycle=lifecycle,
         composer=composer,
-        documents=Documents(db, settings.platform_name),
+        documents=Documents(db, settings.platform_name, PdfRenderer(settings.pdf_workers)),
         links=DocumentLinks(signer, settings.base_url),
         platform_name=settings.platform_name,
         development=settings.development,
@@ -166,7 +168,9 @@ def create_app(settings: Settings) -> Starlette:
     trusted = load_trusted(settings.trusted_documents) if settings.trusted_documents else None
     graphql = GraphQLView(schema, services, PersistedQueries(trusted))
     time_limit = Middleware(TimeLimit, seconds=settings.request_timeout_seconds)
-    dispatcher = build_dispatcher(settings, db) if settings.outbox_dispatch else None
+    dispatcher = (
+        build_dispatcher(settings, db, services.documents) if settings.outbox_dispatch else None
+    )
     jobs = build_jobs(settings, db, services) if settings.jobs_run else None
     callers = Callers(db, services.signer)
     bearer = Middleware(
@@ -182,6 +186,7 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await prepare_database(settings, db)
+        services.documents.renderer.start()
         if dispatcher is not None:
             await dispatcher.start()
         if jobs is not None:
@@ -202,6 +207,7 @@ def create_app(settings: Settings) -> Starlette:
             if dispatcher is not None:
                 await dispatcher.stop()
             await close_gateway(services.payments.gateway)
+            await anyio.to_thread.run_sync(services.documents.renderer.close)
             await db.dispose()
 
     app = Starlette(

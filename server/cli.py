@@ -91,6 +91,11 @@ def serve_workers(settings: Settings, workers: int) -> None:
             await db.dispose()
 
     asyncio.run(prepare())
+    if settings.pdf_workers is None:
+        # The machine's CPUs shared among the workers' PDF pools, one process each at least.
+        from documents.renderer import machine_workers
+
+        os.environ["PDF_WORKERS"] = str(-(-machine_workers() // workers))
     os.environ["MIGRATE_ON_START"] = "false"
     os.environ["CHANNELBILL_SEED_DEMO"] = "false"
     print(_banner(settings).replace("is running", f"is starting {workers} workers"), flush=True)
@@ -136,8 +141,8 @@ def worker(settings: Settings) -> None:
 
     async def run() -> None:
         db = Database(settings.database_url, pool_size=2)
-        dispatcher = build_dispatcher(settings, db)
         services = build_services(settings, db)
+        dispatcher = build_dispatcher(settings, db, services.documents)
         jobs = build_jobs(settings, db, services)
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -158,6 +163,7 @@ def worker(settings: Settings) -> None:
             await jobs.stop()
             await dispatcher.stop()
             await close_gateway(services.payments.gateway)
+            await asyncio.to_thread(services.documents.renderer.close)
             await db.dispose()
         print("channelbill worker stopped", flush=True)
 

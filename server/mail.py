@@ -67,7 +67,7 @@ class InvoicePdfAttachments:
         return None if found is None else Attachment(found.filename, found.content_type, found.body)
 
 
-def build_dispatcher(settings: Settings, db: Database) -> Dispatcher:
+def build_dispatcher(settings: Settings, db: Database, documents: Documents) -> Dispatcher:
     # SMTP_TIMEOUT_SECONDS bounds each network step; a whole conversation (connect, TLS and
     # login, envelope, DATA) gets four of them, and the lease covers a few such sends so that a
     # message is never still being sent when another dispatcher may claim it.
@@ -80,7 +80,7 @@ def build_dispatcher(settings: Settings, db: Database) -> Dispatcher:
         poll_seconds=settings.outbox_poll_seconds,
         lease_seconds=max(MIN_LEASE_SECONDS, 5 * send_timeout),
         send_timeout_seconds=send_timeout,
-        attachments=InvoicePdfAttachments(Documents(db, settings.platform_name)),
+        attachments=InvoicePdfAttachments(documents),
     )
 
 

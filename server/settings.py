@@ -84,6 +84,7 @@ class Settings:
     payment_retry_hour: int = 20
     jobs_run: bool = True  # run due jobs in this process (set false where workers run them)
     jobs_poll_seconds: float = 1.0
+    pdf_workers: int | None = None  # processes drawing PDFs; None: one per CPU, 0: a thread
 
     @property
     def development(self) -> bool:
@@ -150,6 +151,8 @@ class Settings:
             raise SettingsError("PAYMENT_RETRY_HOUR must be an hour of the day, 0 to 23")
         if self.jobs_poll_seconds <= 0:
             raise SettingsError("JOBS_POLL_SECONDS must be positive")
+        if self.pdf_workers is not None and not 0 <= self.pdf_workers <= 64:
+            raise SettingsError("PDF_WORKERS must be between 0 and 64")
         backend = make_url(self.database_url).get_backend_name()
         if backend not in {"sqlite", "postgresql"}:
             raise SettingsError("DATABASE_URL must name SQLite or PostgreSQL")
@@ -223,6 +226,7 @@ class Settings:
             payment_retry_hour=int(env.get("PAYMENT_RETRY_HOUR", "20")),
             jobs_run=_flag(env.get("JOBS_RUN"), True),
             jobs_poll_seconds=float(env.get("JOBS_POLL_SECONDS", "1")),
+            pdf_workers=int(env["PDF_WORKERS"]) if env.get("PDF_WORKERS") else None,
         ).validate()
 
 

@@ -124,6 +124,7 @@ def settings(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Se
         "db_pool_size": 5,
         "outbox_dispatch": False,  # tests that send mail run a dispatcher of their own
         "jobs_run": False,  # and tests of due jobs run a job runner of their own
+        "pdf_workers": 0,  # PDFs in a thread; tests/documents/test_renderer.py tests the pool
     }
     if backend == "postgresql":
         pg: Postgres = request.getfixturevalue("postgres")

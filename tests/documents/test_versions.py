@@ -25,6 +25,7 @@ from billing.models import InvoiceKind, InvoiceSnapshot, InvoiceStatus, InvoiceV
 from db.database import Database
 from db.scope import TenantScope
 from documents.formats import DocumentFormat
+from documents.service import Documents
 from notifications.models import OutboxMessage
 from notifications.settings import SettingsChange, update_settings
 from schema.relay import to_global_id
@@ -95,7 +96,7 @@ async def pdf(app: Starlette, reseller_id: uuid.UUID, invoice_id: uuid.UUID) -> 
 async def deliver(settings: Settings, db: Database) -> list[EmailMessage]:
     """Run the outbox dispatcher the server builds (its file transport) until nothing is due;
     the messages it wrote."""
-    dispatcher = build_dispatcher(settings, db)
+    dispatcher = build_dispatcher(settings, db, Documents(db, settings.platform_name))
     while await dispatcher.run_once():
         pass
     return await asyncio.to_thread(read_mail, Path(settings.outbox_dir))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from db.database import Database
 from db.scope import TenantScope
+from documents.service import Documents
 from notifications.outbox import enqueue
 from notifications.transports import FileTransport, SmtpTransport
 from server.cli import _banner
@@ -61,7 +62,8 @@ def test_the_dispatcher_follows_the_settings(tmp_path: Path):
         outbox_poll_seconds=0.5,
         smtp_timeout_seconds=30,
     )
-    dispatcher = build_dispatcher(settings, Database(f"sqlite+aiosqlite:///{tmp_path}/x.sqlite3"))
+    db = Database(f"sqlite+aiosqlite:///{tmp_path}/x.sqlite3")
+    dispatcher = build_dispatcher(settings, db, Documents(db, settings.platform_name))
     assert dispatcher.max_attempts == 4
     assert dispatcher.retry_seconds == 12
     assert dispatcher.poll_seconds == 0.5
