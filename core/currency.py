@@ -1,7 +1,7 @@
 """ISO 4217 currencies, their minor units, and the one way an amount is written for people."""
 
 from decimal import ROUND_HALF_UP, Decimal
-from functools import cache
+from functools import cache, lru_cache
 
 from babel.numbers import format_currency, get_currency_precision, list_currencies
 
@@ -29,14 +29,20 @@ def normalize_currency(code: str, *, field: str = "currency") -> str:
     return value
 
 
+@lru_cache(maxsize=512)
 def minor_units(code: str) -> int:
     return int(get_currency_precision(code))
+
+
+@lru_cache(maxsize=512)
+def _quantum(code: str) -> Decimal:
+    return Decimal(1).scaleb(-minor_units(code))
 
 
 def quantize(amount: Decimal, code: str) -> Decimal:
     """Round to the currency's minor units (JPY 0, USD 2, KWD 3), half up. A tiny negative
     rounds to plain zero (adding 0 drops the sign), never "-0.00" on a document."""
-    return amount.quantize(Decimal(1).scaleb(-minor_units(code)), rounding=ROUND_HALF_UP) + 0
+    return amount.quantize(_quantum(code), rounding=ROUND_HALF_UP) + 0
 
 
 def exact_price(amount: Decimal, code: str) -> Decimal:

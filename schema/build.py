@@ -21,6 +21,7 @@ from schema.catalog import CatalogMutations, CatalogQueries, Product, Vendor
 from schema.cost import CostPolicy, Credits, QueryCost
 from schema.customers import Customer, CustomerMutations, CustomerQueries
 from schema.errors import CodedErrors
+from schema.execution import PlainFieldsExecutor
 from schema.introspection import IntrospectionForCallers
 from schema.invoices import Invoice, InvoiceMutations, InvoiceQueries, Payment
 from schema.nodes import NodeQueries
@@ -108,7 +109,11 @@ class QueryLimits(AddValidationRules):
         super().__init__(list(QUERY_LIMITS))
 
 
-def build_schema(*, development: bool = False, cost: CostPolicy | None = None) -> strawberry.Schema:
+def build_schema(
+    *, development: bool = False, cost: CostPolicy | None = None, plain_fields: bool = True
+) -> strawberry.Schema:
+    """``plain_fields=False``: graphql-core's executor as it is (schema/execution.py says what
+    the default changes: nothing in the answer)."""
     policy = cost or CostPolicy()
     credits = Credits()
     return Schema(
@@ -141,5 +146,6 @@ def build_schema(*, development: bool = False, cost: CostPolicy | None = None) -
             *([] if development else [IntrospectionForCallers]),
         ],
         scalar_overrides=SCALAR_OVERRIDES,  # type: ignore[arg-type]
+        execution_context_class=PlainFieldsExecutor if plain_fields else None,
         config=StrawberryConfig(disable_field_suggestions=not development, sort_schema=True),
     )

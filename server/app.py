@@ -164,7 +164,11 @@ def create_app(settings: Settings) -> Starlette:
         statement_timeout=settings.db_statement_timeout_seconds or None,
     )
     services = build_services(settings, db)
-    schema = build_schema(development=settings.development, cost=cost_policy(settings))
+    schema = build_schema(
+        development=settings.development,
+        cost=cost_policy(settings),
+        plain_fields=settings.graphql_fast_path,
+    )
     trusted = load_trusted(settings.trusted_documents) if settings.trusted_documents else None
     graphql = GraphQLView(schema, services, PersistedQueries(trusted))
     time_limit = Middleware(TimeLimit, seconds=settings.request_timeout_seconds)

@@ -85,6 +85,7 @@ class Settings:
     jobs_run: bool = True  # run due jobs in this process (set false where workers run them)
     jobs_poll_seconds: float = 1.0
     pdf_workers: int | None = None  # processes drawing PDFs; None: one per CPU, 0: a thread
+    graphql_fast_path: bool = True  # plain fields read without graphql-core's per-field path
 
     @property
     def development(self) -> bool:
@@ -227,6 +228,7 @@ class Settings:
             jobs_run=_flag(env.get("JOBS_RUN"), True),
             jobs_poll_seconds=float(env.get("JOBS_POLL_SECONDS", "1")),
             pdf_workers=int(env["PDF_WORKERS"]) if env.get("PDF_WORKERS") else None,
+            graphql_fast_path=_flag(env.get("GRAPHQL_FAST_PATH"), True),
         ).validate()
 
 

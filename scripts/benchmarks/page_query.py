@@ -59,7 +59,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 from strawberry.asgi import GraphQL
 
-from auth.tokens import USER_AUDIENCE, TokenSigner
+from auth.passwords import hash_password
+from auth.sessions import Authenticator, TokenPolicy
+from auth.tokens import TokenSigner
 from billing.catalog import Catalog, NewPrice, NewProduct
 from billing.generation import BillingRun, RunRequest
 from billing.lifecycle import BillingPolicy, InvoiceLifecycle
@@ -92,6 +94,8 @@ POOL_SIZE = 10  # the app's default (DB_POOL_SIZE); the baselines get the same
 TOKEN_TTL = 6 * 3600
 PR_SET_PDEATHSIG = 1
 CONFIG_ENV = "CHANNELBILL_BENCH_PAGE"
+OWNER_EMAIL = "owner@bench.example"
+OWNER_PASSWORD = "bench-owner-password"  # noqa: S105 (a throwaway database's)
 SEEDED = ("customers", "subscriptions", "invoices", "invoice_lines", "invoice_charges", "users")
 
 QUERY = """query Page($first: Int) { invoices(first: $first) { edges { node {
@@ -156,11 +160,12 @@ async def seed(db: Database) -> Seeded:
                 name="Bench Reseller",
                 currency="EUR",
                 slug="bench",
-                owner_email="owner@bench.example",
+                owner_email=OWNER_EMAIL,
                 owner_name="Bench Owner",
             ),
         )
         owner.status = UserStatus.ACTIVE
+        owner.password_hash = hash_password(OWNER_PASSWORD)
         catalog = Catalog(session)
         vendor = await catalog.create_vendor("Microsoft")
         products = []
@@ -235,6 +240,7 @@ def app_settings(config: Config) -> Settings:
         # One caller asking as fast as 32 connections can is what a cost budget exists to stop;
         # without one, the answer (its extensions.cost included) is the same bytes every time.
         cost_budget=0,
+        graphql_fast_path=os.environ.get("GRAPHQL_FAST_PATH", "true") == "true",
     ).validate()
 
 
@@ -812,6 +818,19 @@ async def run_load(
     return measured
 
 
+async def sign_in(target: Target, secret: str) -> str:
+    """The OWNER's access token, from a sign-in as the login mutation makes one (a token names
+    its sign-in, which must be open)."""
+    authenticator = Authenticator(TokenSigner(secret, "channelbill"), TokenPolicy(TOKEN_TTL))
+    db = Database(target.url, pool_size=1)
+    try:
+        async with db.write(TenantScope.system()) as session:
+            signed = await authenticator.login(session, OWNER_EMAIL, OWNER_PASSWORD, "bench")
+    finally:
+        await db.dispose()
+    return signed.access_token
+
+
 async def measure(target: Target, options: argparse.Namespace) -> Report:
     db = Database(target.url, pool_size=2)
     try:
@@ -820,10 +839,7 @@ async def measure(target: Target, options: argparse.Namespace) -> Report:
         await db.dispose()
     await target.maintain(*SEEDED)
     secret = secrets.token_urlsafe(48)
-    signer = TokenSigner(secret, "channelbill")
-    token = signer.issue(
-        f"user:{seeded.owner_id}", USER_AUDIENCE, TOKEN_TTL, rid=str(seeded.reseller_id)
-    ).token
+    token = await sign_in(target, secret)
     with tempfile.TemporaryDirectory(prefix="channelbill-page-") as folder:
         config = Config(target.url, target.owner_url, str(seeded.reseller_id), secret, folder)
         app_sql = await count_statements(config, token, "app", SIZES)

@@ -1,0 +1,208 @@
+"""The fast path of execution (schema/execution.py) answers exactly what graphql-core answers.
+
+Two apps on one database, one with GRAPHQL_FAST_PATH and one without, get the same queries as
+the same callers, over the demo data (a month of billing): every query of the README, documents
+that reach nulls and refused billing fields, and queries drawn from the schema itself
+(hypothesis-graphql) as a platform admin, an owner, a member without billing access and nobody.
+The answers must be the same bytes, status and errors included; only the signed download links
+differ (each carries its own token id), so they are compared up to their token.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import hypothesis
+import hypothesis_graphql as hg
+import pytest
+from asgi_lifespan import LifespanManager
+from graphql import OperationDefinitionNode, OperationType, parse
+from hypothesis import HealthCheck, given
+from hypothesis import strategies as st
+from hypothesis_graphql import nodes
+from starlette.applications import Starlette
+from strawberry.extensions.validation_cache import _get_validate_cache
+
+from db.database import Database
+from schema.build import CACHE_SIZE, build_schema
+from schema.execution import PlainFieldsExecutor
+from server.app import create_app
+from server.demo import seed_demo
+from server.settings import Settings
+from tests.conftest import Api
+from tests.server.test_readme_examples import README, Runner, extract
+
+EXAMPLES = int(os.environ.get("CHANNELBILL_EXECUTION_EXAMPLES", "60"))
+CALLERS = ("admin@example.com", "owner@acme.example", "member@acme.example", None)
+DOWNLOAD_TOKEN = re.compile(rb"/documents/[A-Za-z0-9_.-]+")
+PAGE = """query Page($first: Int) { invoices(first: $first) { totalCount edges { cursor node {
+  id number status total { amount currency formatted } amountDue { amount } issuedAt dueDate
+  buyer { name accountId kind } seller { name } customer { name email }
+  lines { position description quantity unitPrice { amount formatted } amount { amount }
+    product { sku name } }
+  payments { amount { amount } method status } customFields { key value } } }
+  pageInfo { hasNextPage endCursor } } }"""
+# Fields a member may not read (billing) inside a list, a node by a foreign or broken id, a
+# fragment on an interface, aliases, a __typename, a skipped and an included field.
+EDGES = """query Edges($skip: Boolean!) {
+  viewer { __typename kind isPlatformAdmin user { email role billingAccess } permissions }
+  customers(first: 3) { edges { node { id name balance { amount } as: name currency
+    reseller { name } } } }
+  none: node(id: "Q3VzdG9tZXI6MDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA") { id }
+  broken: node(id: "not an id") { id }
+  invoices(first: 2) { edges { node { ... on Node { id } number @skip(if: $skip)
+    status @include(if: $skip) } } }
+}"""
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    # No cost budget: each app would charge its own answers, and the remaining budget is part of
+    # the answer.
+    return settings.with_(cost_budget=0)
+
+
+@pytest.fixture
+async def plain(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The same app with graphql-core's executor as it is."""
+    application: Starlette = create_app(settings.with_(graphql_fast_path=False))
+    async with LifespanManager(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            yield c
+
+
+@pytest.fixture
+async def runner(
+    api: Api, client: httpx.AsyncClient, db: Database, settings: Settings, tmp_path: Path
+) -> Runner:
+    assert await seed_demo(db, settings)
+    return Runner(api, client, db, tmp_path)
+
+
+async def same_answer(
+    fast: httpx.AsyncClient,
+    plain: httpx.AsyncClient,
+    token: str | None,
+    query: str,
+    variables: dict[str, Any] | None = None,
+) -> bytes:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    body = {"query": query, "variables": variables or {}}
+    answers = [await c.post("/graphql", json=body, headers=headers) for c in (fast, plain)]
+    one, other = (
+        (a.status_code, DOWNLOAD_TOKEN.sub(b"/documents/<token>", a.content)) for a in answers
+    )
+    assert one == other, f"{query}\n{variables}\nfast:  {one}\nplain: {other}"
+    return answers[0].content
+
+
+def is_query(text: str) -> bool:
+    operations = [d for d in parse(text).definitions if isinstance(d, OperationDefinitionNode)]
+    return all(o.operation is OperationType.QUERY for o in operations)
+
+
+def test_the_fast_path_is_the_default_and_can_be_turned_off():
+    on = build_schema()
+    off = build_schema(plain_fields=False)
+    assert on.execution_context_class is PlainFieldsExecutor
+    assert off.execution_context_class is not PlainFieldsExecutor
+
+
+async def test_every_readme_query_answers_the_same(
+    runner: Runner, client: httpx.AsyncClient, plain: httpx.AsyncClient
+):
+    compared = 0
+    for example in extract(README.read_text(encoding="utf-8")):
+        if example.kind != "graphql" or not is_query(example.text):
+            continue
+        if "<from the link>" in example.text or "<downloadUrl>" in example.text:
+            continue
+        text = await runner.substitute(example.text)
+        await same_answer(client, plain, await runner.token(example.user), text)
+        compared += 1
+    assert compared >= 10
+
+
+@pytest.mark.parametrize("who", CALLERS)
+async def test_pages_nulls_and_refusals_answer_the_same(
+    runner: Runner, client: httpx.AsyncClient, plain: httpx.AsyncClient, who: str | None
+):
+    token = await runner.token(who) if who else None
+    for first in (1, 10, 100):
+        answer = await same_answer(client, plain, token, PAGE, {"first": first})
+    if who == "owner@acme.example":
+        assert b'"lines":[{' in answer and b'"errors"' not in answer  # a real page, read
+    for skip in (True, False):
+        answer = await same_answer(client, plain, token, EDGES, {"skip": skip})
+    if who == "member@acme.example":
+        assert b"BILLING_ACCESS_REQUIRED" in answer  # billing fields refused, in both
+
+
+@pytest.fixture
+def drawn(runner: Runner) -> dict[str, st.SearchStrategy[str]]:
+    schema = build_schema()._schema  # type: ignore[attr-defined]
+    scalars = {
+        "String": st.sampled_from(["", "Contoso", "x" * 50]).map(nodes.String),
+        "ID": st.sampled_from(["Q3VzdG9tZXI6eA", "x"]).map(nodes.String),
+        "Date": st.sampled_from(["2026-01-01", "2026-12-31", "x"]).map(nodes.String),
+        "DateTime": st.sampled_from(["2026-11-01T10:00:00Z"]).map(nodes.String),
+        "Decimal": st.sampled_from(["1", "-1", "1e30"]).map(nodes.String),
+        "CurrencyCode": st.sampled_from(["EUR", "USD", "JPY", "xx"]).map(nodes.String),
+        "JSON": st.sampled_from(["{}"]).map(nodes.String),
+    }
+    return {
+        name: hg.from_schema(schema, fields=[name], custom_scalars=scalars)
+        for name in sorted(schema.query_type.fields)
+    }
+
+
+@pytest.mark.parametrize("who", CALLERS)
+@hypothesis.settings(
+    max_examples=EXAMPLES,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
+@given(data=st.data())
+async def test_queries_drawn_from_the_schema_answer_the_same(
+    runner: Runner,
+    client: httpx.AsyncClient,
+    plain: httpx.AsyncClient,
+    drawn: dict[str, st.SearchStrategy[str]],
+    who: str | None,
+    data: st.DataObject,
+):
+    field = data.draw(st.sampled_from(sorted(drawn)), label="field")
+    document = data.draw(drawn[field], label="document")
+    token = await runner.token(who) if who else None
+    await same_answer(client, plain, token, document)
+
+
+async def test_a_repeated_document_is_parsed_and_validated_once(
+    runner: Runner, client: httpx.AsyncClient
+):
+    """Both caches are shared by all requests: a document seen before costs neither step."""
+    validated = _get_validate_cache(CACHE_SIZE)
+    token = await runner.token("owner@acme.example")
+    document = PAGE.replace("Page(", f"Page{uuid.uuid4().hex}(")  # never seen before
+    headers = {"Authorization": f"Bearer {token}"}
+    body = {"query": document, "variables": {"first": 5}}
+    assert (await client.post("/graphql", json=body, headers=headers)).status_code == 200
+    first = validated.cache_info()
+    for _ in range(3):
+        assert (await client.post("/graphql", json=body, headers=headers)).status_code == 200
+    again = validated.cache_info()
+    assert again.misses == first.misses  # not validated again
+    assert again.hits >= first.hits + 3
