@@ -2,6 +2,7 @@
 invoices with their lines, over HTTP on loopback, against two baselines started in the same run.
 
 - app: the real application (``server.app.create_app``), authenticated as the reseller's OWNER;
+- app off: the same with GRAPHQL_FAST_PATH=false (graphql-core's executor as it is);
 - peer: a straightforward strawberry + SQLAlchemy ORM implementation of the same query (default
   settings, ``selectinload`` for the lines, no DataLoaders), its minimal schema defined here on
   the project's models;
@@ -85,7 +86,7 @@ TITLE = "Page query"
 PAGE_SIZE = 50
 SIZES = (10, 50, 100)
 CONNECTIONS = (1, 32)
-SERVERS = ("app", "peer", "ceiling")
+SERVERS = ("app", "app-off", "peer", "ceiling")
 CUSTOMERS = 120  # one invoice of five lines each: a full page of 100, and more after it
 PERIOD = (date(2026, 11, 1), date(2026, 11, 30))
 HOST = "127.0.0.1"
@@ -240,13 +241,18 @@ def app_settings(config: Config) -> Settings:
         # One caller asking as fast as 32 connections can is what a cost budget exists to stop;
         # without one, the answer (its extensions.cost included) is the same bytes every time.
         cost_budget=0,
-        graphql_fast_path=os.environ.get("GRAPHQL_FAST_PATH", "true") == "true",
     ).validate()
 
 
 def app_server(config: Config) -> Starlette:
     """The application itself."""
     return create_app(app_settings(config))
+
+
+def app_off_server(config: Config) -> Starlette:
+    """The application with GRAPHQL_FAST_PATH=false: graphql-core's executor as it is, so that
+    what the fast path gains stays visible."""
+    return create_app(app_settings(config).with_(graphql_fast_path=False))
 
 
 @cache
@@ -468,6 +474,7 @@ def peer_app(config: Config) -> Starlette:
 
 FACTORIES: dict[str, Callable[[Config], Starlette]] = {
     "app": app_server,
+    "app-off": app_off_server,
     "peer": peer_app,
     "ceiling": ceiling_app,
 }
@@ -861,9 +868,11 @@ async def measure(target: Target, options: argparse.Namespace) -> Report:
             "p50/p99 ms": m.latency("app", 32),
             "peer r/s": _rate(m.rate("peer", 32)),
             "ceiling r/s": _rate(m.rate("ceiling", 32)),
+            "app off r/s": _rate(m.rate("app-off", 32)),
+            "app/app off": f"{m.ratio('app', 'app-off'):.2f}x",
             "app/peer": f"{m.ratio('app', 'peer'):.2f}x",
             "app/ceiling": f"{m.ratio('app', 'ceiling'):.2f}x",
-            "p50/p99 ms peer; ceiling": "; ".join(m.latency(k, 32) for k in SERVERS[1:]),
+            "p50/p99 ms peer; ceiling": "; ".join(m.latency(k, 32) for k in ("peer", "ceiling")),
             "1 conn r/s": "; ".join(_rate(m.rate(k, 1)) for k in SERVERS),
             "1 conn p50/p99 ms": "; ".join(m.latency(k, 1) for k in SERVERS),
             "ping r/s": _rate(median([p.rate for p in m.pings])),
@@ -872,12 +881,13 @@ async def measure(target: Target, options: argparse.Namespace) -> Report:
             "page": (
                 f"{PAGE_SIZE} of {seeded.invoices} invoices, {len(PRODUCTS)} lines each,"
                 f" {fields(orjson.loads(bodies['app'])):,} fields; app, peer and ceiling answer"
-                f" {'the same bytes' if same else 'the same data'}"
+                f" {'the same bytes' if same else 'the same data'}; app and app off"
+                f" {'the same bytes' if bodies['app'] == bodies['app-off'] else 'DIFFERENT BYTES'}"
             ),
             "load": (
                 f"{options.page_seconds:g} s a point after {options.page_warmup:g} s of warm-up;"
-                " 32 connections unless '1 conn' (then app; peer; ceiling); ratios of req/s"
-                " side by side; ping: a trivial endpoint as large as the page"
+                " 32 connections unless '1 conn' (then app; app off; peer; ceiling); ratios of"
+                " req/s side by side; ping: a trivial endpoint as large as the page"
             ),
             "SELECTs per request, app, pages of 10 / 50 / 100": _counts(app_sql),
             "SELECTs per request, peer and ceiling, page of 50": (

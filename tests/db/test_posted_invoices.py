@@ -18,7 +18,7 @@ from db.database import Database
 from db.scope import TenantScope
 from notifications.emails import Composer
 from tests.billing.conftest import Shop, make_catalog
-from tests.billing.drafts import SYSTEM, load, retail_drafts
+from tests.billing.drafts import SYSTEM, lines_of, load, retail_drafts
 from tests.factories import World
 
 pytestmark = pytest.mark.postgresql
@@ -152,6 +152,38 @@ async def test_closed_and_void_invoices_are_final_in_the_database_too(
         assert "is posted" in str(error.orig), sql
     stored = await load(db, posted)
     assert stored is not None and stored.status == status
+
+
+async def test_one_statement_over_drafts_and_a_posted_invoice_fails_whole(
+    db: Database, world: World, shop: Shop, lifecycle: InvoiceLifecycle
+):
+    """The guard checks a statement's rows together: one posted invoice among them fails the
+    whole statement, and no draft's row is changed either."""
+    posted, draft = await two_invoices(db, world, shop, lifecycle, "OPEN")
+    both = f"(SELECT id FROM invoices WHERE id IN (:id, '{draft}'))"
+    before = await lines_of(db, draft)
+    for sql in (
+        f"UPDATE invoice_lines SET amount = amount + 1 WHERE invoice_id IN {both}",
+        f"DELETE FROM invoice_charges WHERE invoice_id IN {both}",
+        COPY_A_LINE.replace("WHERE invoice_id = :id LIMIT 1", f"WHERE invoice_id IN {both}"),
+    ):
+        error = await refused(db, sql, posted)
+        assert "is posted" in str(error.orig), sql
+    after = await lines_of(db, draft)
+    assert [line.amount for line in after] == [line.amount for line in before]
+
+
+async def test_a_line_never_moves_to_another_invoice(
+    db: Database, world: World, shop: Shop, lifecycle: InvoiceLifecycle
+):
+    _, draft = await two_invoices(db, world, shop, lifecycle, "OPEN")
+    other = (await retail_drafts(db, world.a.id, world.a.customers[2:3], [shop.products["m365"]]))[
+        0
+    ]
+    error = await refused(
+        db, f"UPDATE invoice_lines SET invoice_id = '{other}' WHERE invoice_id = :id", draft
+    )
+    assert "never moves" in str(error.orig)
 
 
 async def test_an_open_invoice_may_still_be_settled(
