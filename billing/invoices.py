@@ -26,6 +26,7 @@ from billing.models import (
     InvoiceStatus,
     Payment,
 )
+from db.base import column_attributes
 from db.database import upsert
 from db.scope import TenantScope
 from tenants.repositories import ScopedRepository
@@ -94,21 +95,27 @@ class InvoiceChildren:
         self.scope = scope
 
     async def _by_invoice(
-        self, model: Any, ids: Iterable[uuid.UUID], *order: Any
+        self, model: Any, ids: Iterable[uuid.UUID], *order: Any, rows: bool = False
     ) -> dict[uuid.UUID, list[Any]]:
         wanted = list(set(ids))
         found: dict[uuid.UUID, list[Any]] = defaultdict(list)
         if not wanted:
             return found
         statement = self.scope.filter(
-            select(model).where(model.invoice_id.in_(wanted)), model.reseller_id
-        ).order_by(model.invoice_id, *order)
-        for row in await self.session.scalars(statement):
+            select(*column_attributes(model)) if rows else select(model), model.reseller_id
+        )
+        statement = statement.where(model.invoice_id.in_(wanted)).order_by(model.invoice_id, *order)
+        read = self.session.execute(statement) if rows else self.session.scalars(statement)
+        for row in await read:
             found[row.invoice_id].append(row)
         return found
 
     async def lines(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[InvoiceLine]]:
         return await self._by_invoice(InvoiceLine, ids, InvoiceLine.position)
+
+    async def line_rows(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[Any]]:
+        """The lines as read-only rows (attribute names), for lists that are only shown."""
+        return await self._by_invoice(InvoiceLine, ids, InvoiceLine.position, rows=True)
 
     async def charges(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[InvoiceCharge]]:
         return await self._by_invoice(

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import DateTime, ForeignKey, MetaData, Numeric, TypeDecorator, Uuid
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from core.clock import utcnow
@@ -77,3 +78,9 @@ class TenantKeyed(Timestamped):
 
     reseller_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+
+
+def column_attributes(model: type[Any]) -> list[Any]:
+    """The model's mapped columns as ORM attributes: a select of them stays an ORM select, so
+    the session's tenant criteria still apply, and answers rows keyed by attribute name."""
+    return [attribute.class_attribute for attribute in sa_inspect(model).column_attrs]

@@ -51,16 +51,26 @@ class Page(Generic[T]):
 
 
 async def keyset_page(
-    session: AsyncSession, statement: Select[Any], key: Any, request: PageRequest
+    session: AsyncSession,
+    statement: Select[Any],
+    key: Any,
+    request: PageRequest,
+    *,
+    columns: Sequence[Any] | None = None,
 ) -> Page[Any]:
-    """One page of ``statement`` ordered by ``key`` (a unique, time-ordered column)."""
+    """One page of ``statement`` ordered by ``key`` (a unique, time-ordered column).
+    ``columns``: read these instead, as rows (read-only, no ORM instances to build)."""
     size = request.size
     if request.after is not None:
         statement = statement.where(key > request.after)
     if request.before is not None:
         statement = statement.where(key < request.before)
     order = key.desc() if request.backwards else key.asc()
-    rows = list((await session.scalars(statement.order_by(order).limit(size + 1))).all())
+    statement = statement.order_by(order).limit(size + 1)
+    if columns is not None:
+        rows: list[Any] = list((await session.execute(statement.with_only_columns(*columns))).all())
+    else:
+        rows = list((await session.scalars(statement)).all())
     more = len(rows) > size
     rows = rows[:size]
     if request.backwards:

@@ -403,7 +403,8 @@ class Invoice(Node):
     def from_model(
         cls, row: models.Invoice, lines: list[models.InvoiceLine] | None = None
     ) -> Invoice:
-        """``lines``: the invoice's lines, when they were read with it."""
+        """From the invoice's row (an ORM instance, or a row of its columns); ``lines``: its
+        lines, when they were read with it."""
         c = row.currency
         retail = row.kind is models.InvoiceKind.RETAIL
         reseller = BillingParty(
@@ -726,7 +727,7 @@ async def _with_lines(
 ) -> Callable[[models.Invoice], Invoice]:
     """A page's lines, read in the page's own session: one statement, and no DataLoader batch
     of its own (another session) for a list the page already knows it needs."""
-    lines = await InvoiceChildren(session, scope).lines(row.id for row in rows)
+    lines = await InvoiceChildren(session, scope).line_rows(row.id for row in rows)
     return lambda row: Invoice.from_model(row, lines.get(row.id, []))
 
 
@@ -757,6 +758,7 @@ class InvoiceQueries:
             Invoice.from_model,
             lambda repo: repo.filtered(query),
             _with_lines if selects(info, "edges", "node", "lines") else None,
+            rows=True,
         )
 
     @strawberry.field(

@@ -10,7 +10,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.validation import search_text
-from db.base import Base
+from db.base import Base, column_attributes
 from db.database import CUSTOMER_KEYED
 from db.pagination import Page, PageRequest, count, keyset_page
 from db.scope import TenantScope
@@ -49,9 +49,17 @@ class ScopedRepository(Generic[M]):
         rows = await self.session.scalars(self.select().where(self.model.id.in_(wanted)))
         return {row.id: row for row in rows}
 
-    async def page(self, request: PageRequest, statement: Select[Any] | None = None) -> Page[M]:
+    async def page(
+        self, request: PageRequest, statement: Select[Any] | None = None, *, rows: bool = False
+    ) -> Page[M]:
+        """``rows``: the page as read-only rows of the model's columns (attribute names), for a
+        list that is only shown: no ORM instances to build."""
         return await keyset_page(
-            self.session, self.select() if statement is None else statement, self.model.id, request
+            self.session,
+            self.select() if statement is None else statement,
+            self.model.id,
+            request,
+            columns=column_attributes(self.model) if rows else None,
         )
 
     async def count(self, statement: Select[Any] | None = None) -> int:
