@@ -82,7 +82,21 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
         awaitable_fields: list[str] = []
         try:
             for response_name, field_details_list, plain in steps:
-                if plain is not None:
+                if type(plain) is _Leaf:  # the most frequent case, inline
+                    try:
+                        value = getattr(source_value, plain.attribute)
+                        if value is None:
+                            coerced = Undefined if plain.non_null else None
+                        else:
+                            coerced = plain.coerce(value)
+                            if coerced is None:
+                                coerced = Undefined
+                    except Exception:  # graphql-core raises the same again, and reports it
+                        coerced = Undefined
+                    if coerced is not Undefined:
+                        results[response_name] = coerced
+                        continue
+                elif plain is not None:  # an object read the same way
                     done, result = self._read(
                         plain, parent_type, source_value, path, response_name, field_details_list
                     )
@@ -112,29 +126,21 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
 
     def _read(
         self,
-        plain: _Leaf | _Object,
+        plain: _Object,
         parent_type: GraphQLObjectType,
         source_value: Any,
         path: Path | None,
         response_name: str,
         field_details_list: FieldDetailsList,
     ) -> tuple[bool, Any]:
-        """(True, the field's value), or (False, None) where graphql-core must take it: its
-        answer would carry an error, which it words and places."""
+        """(True, the object field's value), or (False, None) where graphql-core must take it:
+        its answer would carry an error, which it words and places."""
         try:
             value = getattr(source_value, plain.attribute)
         except Exception:
             return False, None
         if value is None:
             return (False, None) if plain.non_null else (True, None)
-        if type(plain) is _Leaf:
-            try:
-                coerced = plain.coerce(value)
-            except Exception:
-                return False, None
-            if coerced is None or coerced is Undefined:
-                return False, None
-            return True, coerced
         # An object read the same way: what complete_object_value does once it is known that
         # the type has no is_type_of, and execute_field's error handling around it.
         return_type: GraphQLOutputType = plain.object_type
@@ -205,15 +211,6 @@ def _basic(field_def: GraphQLField) -> bool:
     return bool(getattr(field_def.resolve, "_is_default", False)) and BACKREF in (
         field_def.extensions or {}
     )
-
-
-def _coerced(coerce: Callable[[Any], Any], value: Any) -> Any:
-    """The value as the type writes it; None when graphql-core must say why it cannot."""
-    try:
-        coerced = coerce(value)
-    except Exception:  # graphql-core raises the same again, and reports it
-        return None
-    return None if coerced is Undefined else coerced
 
 
 async def _awaited(results: dict[str, Any], fields: list[str]) -> dict[str, Any]:
