@@ -24,7 +24,7 @@ import hypothesis_graphql as hg
 import pytest
 from asgi_lifespan import LifespanManager
 from graphql import OperationDefinitionNode, OperationType, parse
-from hypothesis import HealthCheck, given
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis_graphql import nodes
 from starlette.applications import Starlette
@@ -36,6 +36,7 @@ from schema.execution import PlainFieldsExecutor
 from server.app import create_app
 from server.demo import seed_demo
 from server.settings import Settings
+from tests.api.test_generated_input import GENERATED
 from tests.conftest import Api
 from tests.server.test_readme_examples import README, Runner, extract
 
@@ -175,17 +176,7 @@ def drawn(runner: Runner) -> dict[str, st.SearchStrategy[str]]:
 
 
 @pytest.mark.parametrize("who", CALLERS)
-@hypothesis.settings(
-    max_examples=EXAMPLES,
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-    ],
-)
+@hypothesis.settings(GENERATED, max_examples=EXAMPLES)
 @given(data=st.data())
 async def test_queries_drawn_from_the_schema_answer_the_same(
     runner: Runner,
