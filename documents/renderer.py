@@ -12,7 +12,9 @@ next ones wait their turn here, outside the pool, so another tenant's document j
 queue behind a handful of them rather than behind a whole billing run's.
 
 A worker that dies (killed for memory, say) breaks the pool; the next drawing replaces the pool
-and is tried once more. ``workers=0`` draws in a thread of this process, as a small install or a
+and is tried once more. Workers that cannot start at all (no worker has drawn anything and a new
+pool breaks too) leave the process drawing in a thread, with an error in the log, rather than
+drawing nothing. ``workers=0`` draws in a thread of this process, as a small install or a
 test may prefer. Nothing here must agree between server processes: each has its own pool.
 """
 
@@ -23,7 +25,7 @@ import logging
 import multiprocessing
 import os
 import uuid
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -74,10 +76,15 @@ class _Turns:
 
 
 class PdfRenderer:
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(
+        self, workers: int | None = None, initializer: Callable[[], None] = warm_up
+    ) -> None:
+        """``initializer``: what each worker runs first (warming up; a test's own)."""
         self.workers = machine_workers() if workers is None else workers
         if self.workers < 0:
             raise ValueError("workers must not be negative")
+        self._initializer = initializer
+        self._worked = False  # a worker has drawn a document
         self._pool: ProcessPoolExecutor | None = None
         self._turns = _Turns(limit=max(1, self.workers))
         self.drawn = 0  # PDFs drawn by this renderer (a test's and a benchmark's witness)
@@ -108,12 +115,21 @@ class PdfRenderer:
         for attempt in (1, 2):
             pool = self._ensure_pool()
             try:
-                return await loop.run_in_executor(pool, html_to_pdf, html)
+                body = await loop.run_in_executor(pool, html_to_pdf, html)
             except BrokenProcessPool:
                 self._replace(pool)
-                if attempt == 2:
-                    raise
-                log.warning("a PDF worker died; starting a new pool and drawing again")
+                if attempt == 1:
+                    log.warning("a PDF worker died; starting a new pool and drawing again")
+                    continue
+                if self._worked:
+                    raise  # workers that did draw die on this document: not drawn here either
+                # Workers that never drew anything cannot start here (a main module that is not
+                # import-safe, say): the process draws its PDFs itself rather than none at all.
+                log.error("PDF workers cannot start; drawing PDFs in the server process")
+                self.workers = 0
+                return await anyio.to_thread.run_sync(html_to_pdf, html)
+            self._worked = True
+            return body
         raise AssertionError("unreachable")
 
     def _ensure_pool(self) -> ProcessPoolExecutor:
@@ -123,7 +139,7 @@ class PdfRenderer:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=warm_up,
+                initializer=self._initializer,
             )
             # Each worker starts (and warms up) as the pool hands it work; start them all now.
             futures: list[Future[None]] = [

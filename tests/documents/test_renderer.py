@@ -10,6 +10,7 @@ import os
 import signal
 import uuid
 from collections.abc import AsyncIterator
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,38 @@ async def test_a_worker_killed_mid_drawing_is_replaced_and_the_drawing_done(pool
     assert body.startswith(b"%PDF-")
     assert len(page_texts(body)) > 1
     assert children() and not children() & first
+
+
+def dies_at_start() -> None:
+    """A worker initializer that ends its process: a pool whose workers cannot start."""
+    os._exit(3)
+
+
+async def test_workers_that_cannot_start_leave_the_process_drawing_itself(
+    caplog: pytest.LogCaptureFixture,
+):
+    renderer = PdfRenderer(1, initializer=dies_at_start)
+    try:
+        body = await renderer.render(HTML)
+    finally:
+        await asyncio.to_thread(renderer.close)
+    assert body.startswith(b"%PDF-") and renderer.drawn == 1
+    assert renderer.workers == 0  # from now on, in a thread
+    assert "PDF workers cannot start" in caplog.text
+
+
+async def test_a_document_that_kills_working_workers_is_refused_not_drawn_here(
+    pool: PdfRenderer, monkeypatch: pytest.MonkeyPatch
+):
+    await pool.render(HTML)  # the workers work
+
+    async def broken(*_args: object) -> bytes:
+        raise BrokenProcessPool("killed")
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "run_in_executor", broken)
+    with pytest.raises(BrokenProcessPool):
+        await pool.render(HTML)
+    assert pool.workers == 1
 
 
 async def test_a_bad_drawing_is_the_callers_error_and_the_pool_goes_on(pool: PdfRenderer):
