@@ -129,6 +129,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1.0,
         help="page: seconds of unmeasured load per server before each repeat (default 1)",
     )
+    parser.add_argument(
+        "--page-size",
+        type=int,
+        choices=SIZES,
+        default=PAGE_SIZE,
+        help=f"page: invoices per page under load (default {PAGE_SIZE})",
+    )
 
 
 @dataclass(frozen=True)
@@ -701,13 +708,13 @@ def first_difference(a: Any, b: Any, path: str = "") -> str | None:
     return None if a == b else f"{path}: {a!r} != {b!r}"
 
 
-async def answers(servers: dict[str, Server], token: str) -> dict[str, bytes]:
+async def answers(servers: dict[str, Server], token: str, size: int) -> dict[str, bytes]:
     """Each server's answer for the page, after checking that all three hold the same data."""
     bodies: dict[str, bytes] = {}
     for kind, server in servers.items():
         client = await Client.open(server.port)
         try:
-            status, bodies[kind] = await client.request(post_request(server.port, token, PAGE_SIZE))
+            status, bodies[kind] = await client.request(post_request(server.port, token, size))
         finally:
             client.close()
         if status != 200:
@@ -715,7 +722,7 @@ async def answers(servers: dict[str, Server], token: str) -> dict[str, bytes]:
     data = {kind: orjson.loads(body) for kind, body in bodies.items()}
     edges = data["app"]["data"]["invoices"]["edges"]
     assert "errors" not in data["app"], data["app"]["errors"]
-    assert len(edges) == PAGE_SIZE, len(edges)
+    assert len(edges) == size, len(edges)
     assert all(len(e["node"]["lines"]) == len(PRODUCTS) for e in edges)
     for kind in SERVERS[1:]:  # the app's answer also says what it cost (extensions.cost)
         difference = first_difference(data["app"]["data"], data[kind]["data"])
@@ -814,7 +821,7 @@ async def run_load(
         turn = repeat % len(SERVERS)
         for kind in SERVERS[turn:] + SERVERS[:turn]:
             port, expected = servers[kind].port, bodies[kind]
-            payload = post_request(port, token, PAGE_SIZE)
+            payload = post_request(port, token, options.page_size)
             await load(port, payload, expected, 32, options.page_warmup)
             for connections in CONNECTIONS:
                 point = await load(port, payload, expected, connections, options.page_seconds)
@@ -850,14 +857,15 @@ async def measure(target: Target, options: argparse.Namespace) -> Report:
     with tempfile.TemporaryDirectory(prefix="channelbill-page-") as folder:
         config = Config(target.url, target.owner_url, str(seeded.reseller_id), secret, folder)
         app_sql = await count_statements(config, token, "app", SIZES)
-        peer_sql = await count_statements(config, token, "peer", (PAGE_SIZE,))
-        ceiling_sql = await count_statements(config, token, "ceiling", (PAGE_SIZE,))
+        size = options.page_size
+        peer_sql = await count_statements(config, token, "peer", (size,))
+        ceiling_sql = await count_statements(config, token, "ceiling", (size,))
         async with AsyncExitStack() as stack:
             servers = {
                 kind: await stack.enter_async_context(running(kind, config, folder))
                 for kind in SERVERS
             }
-            bodies = await answers(servers, token)
+            bodies = await answers(servers, token, options.page_size)
             measured = await run_load(servers, bodies, token, options)
 
     m = measured
@@ -879,7 +887,7 @@ async def measure(target: Target, options: argparse.Namespace) -> Report:
         },
         facts={
             "page": (
-                f"{PAGE_SIZE} of {seeded.invoices} invoices, {len(PRODUCTS)} lines each,"
+                f"{options.page_size} of {seeded.invoices} invoices, {len(PRODUCTS)} lines each,"
                 f" {fields(orjson.loads(bodies['app'])):,} fields; app, peer and ceiling answer"
                 f" {'the same bytes' if same else 'the same data'}; app and app off"
                 f" {'the same bytes' if bodies['app'] == bodies['app-off'] else 'DIFFERENT BYTES'}"
@@ -890,7 +898,7 @@ async def measure(target: Target, options: argparse.Namespace) -> Report:
                 " req/s side by side; ping: a trivial endpoint as large as the page"
             ),
             "SELECTs per request, app, pages of 10 / 50 / 100": _counts(app_sql),
-            "SELECTs per request, peer and ceiling, page of 50": (
+            f"SELECTs per request, peer and ceiling, page of {options.page_size}": (
                 f"{_counts(peer_sql)} and {_counts(ceiling_sql)}"
             ),
         },
