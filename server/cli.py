@@ -159,9 +159,9 @@ def worker(settings: Settings) -> None:
         try:
             await stopping.wait()
         finally:
-            # stop() lets the work under way finish and be recorded, so a restart repeats nothing.
-            await jobs.stop()
-            await dispatcher.stop()
+            # stop() lets the work under way finish and be recorded, so a restart repeats nothing;
+            # both at once, so that a stop waits for one item's grace period, not two in turn.
+            await asyncio.gather(jobs.stop(), dispatcher.stop())
             await close_gateway(services.payments.gateway)
             await asyncio.to_thread(services.documents.renderer.close)
             await db.dispose()
