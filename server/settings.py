@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
@@ -18,6 +20,7 @@ DEMO = "channelbill-demo"  # the documented demo password
 STRIPE_JS_URL = "https://js.stripe.com/v3/"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/channelbill.sqlite3"
 ENVIRONMENTS = ("development", "test", "production")
+MAX_SETTING = 10**12  # no setting is a larger number: a bigger one is a typo
 
 
 class SettingsError(ValueError):
@@ -177,10 +180,10 @@ class Settings:
             secret_key=secret_key,
             issuer=env.get("CHANNELBILL_ISSUER", "channelbill"),
             host=env.get("HOST", "127.0.0.1"),
-            port=int(env.get("PORT", "8000")),
+            port=_int(env, "PORT", "8000"),
             public_url=env.get("PUBLIC_URL") or None,
-            access_token_ttl_seconds=int(env.get("ACCESS_TOKEN_TTL_SECONDS", 15 * 60)),
-            refresh_token_ttl_seconds=int(env.get("REFRESH_TOKEN_TTL_SECONDS", 30 * 24 * 3600)),
+            access_token_ttl_seconds=_int(env, "ACCESS_TOKEN_TTL_SECONDS", 15 * 60),
+            refresh_token_ttl_seconds=_int(env, "REFRESH_TOKEN_TTL_SECONDS", 30 * 24 * 3600),
             migrate_on_start=_flag(env.get("MIGRATE_ON_START"), True),
             seed_demo=_flag(
                 env.get("CHANNELBILL_SEED_DEMO"), environment == "development" and is_sqlite
@@ -188,32 +191,32 @@ class Settings:
             demo_password=env.get("CHANNELBILL_DEMO_PASSWORD", DEMO),
             data_dir=data_dir,
             smtp_host=env.get("SMTP_HOST") or None,
-            smtp_port=int(env.get("SMTP_PORT", "587")),
+            smtp_port=_int(env, "SMTP_PORT", "587"),
             smtp_username=env.get("SMTP_USERNAME") or None,
             smtp_password=env.get("SMTP_PASSWORD") or None,
             smtp_starttls=_flag(env.get("SMTP_STARTTLS"), True),
-            smtp_timeout_seconds=float(env.get("SMTP_TIMEOUT_SECONDS", "30")),
+            smtp_timeout_seconds=_float(env, "SMTP_TIMEOUT_SECONDS", "30"),
             mail_from=env.get("MAIL_FROM", "channelbill <billing@localhost>"),
             outbox_dispatch=_flag(env.get("OUTBOX_DISPATCH"), True),
-            outbox_poll_seconds=float(env.get("OUTBOX_POLL_SECONDS", "1")),
-            outbox_max_attempts=int(env.get("OUTBOX_MAX_ATTEMPTS", "8")),
-            outbox_retry_seconds=float(env.get("OUTBOX_RETRY_SECONDS", "30")),
-            invitation_ttl_hours=int(env.get("INVITATION_TTL_HOURS", str(7 * 24))),
+            outbox_poll_seconds=_float(env, "OUTBOX_POLL_SECONDS", "1"),
+            outbox_max_attempts=_int(env, "OUTBOX_MAX_ATTEMPTS", "8"),
+            outbox_retry_seconds=_float(env, "OUTBOX_RETRY_SECONDS", "30"),
+            invitation_ttl_hours=_int(env, "INVITATION_TTL_HOURS", str(7 * 24)),
             control_panel_url=env.get("CONTROL_PANEL_URL") or None,
             oauth_allow_http=_flag(env.get("OAUTH_ALLOW_HTTP"), environment != "production"),
-            db_pool_size=int(env.get("DB_POOL_SIZE", "10")),
+            db_pool_size=_int(env, "DB_POOL_SIZE", "10"),
             platform_name=env.get("PLATFORM_NAME", "channelbill"),
             platform_invoice_prefix=env.get("PLATFORM_INVOICE_PREFIX", "CB"),
-            payment_terms_days=int(env.get("PAYMENT_TERMS_DAYS", "30")),
+            payment_terms_days=_int(env, "PAYMENT_TERMS_DAYS", "30"),
             cors_origins=_origins(env.get("CORS_ORIGINS", "")),
-            max_body_bytes=int(env.get("MAX_BODY_BYTES", str(1024 * 1024))),
-            max_upload_bytes=int(env.get("MAX_UPLOAD_BYTES", str(2 * 1024 * 1024))),
-            query_cost_limit=int(env.get("QUERY_COST_LIMIT", "25000")),
-            cost_budget=float(env.get("COST_BUDGET", "100000")),
-            cost_restore_rate=float(env.get("COST_RESTORE_RATE", "5000")),
-            request_timeout_seconds=float(env.get("REQUEST_TIMEOUT_SECONDS", "30")),
-            db_statement_timeout_seconds=float(env.get("DB_STATEMENT_TIMEOUT_SECONDS", "30")),
-            db_pool_timeout_seconds=float(env.get("DB_POOL_TIMEOUT_SECONDS", "2")),
+            max_body_bytes=_int(env, "MAX_BODY_BYTES", str(1024 * 1024)),
+            max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", str(2 * 1024 * 1024)),
+            query_cost_limit=_int(env, "QUERY_COST_LIMIT", "25000"),
+            cost_budget=_float(env, "COST_BUDGET", "100000"),
+            cost_restore_rate=_float(env, "COST_RESTORE_RATE", "5000"),
+            request_timeout_seconds=_float(env, "REQUEST_TIMEOUT_SECONDS", "30"),
+            db_statement_timeout_seconds=_float(env, "DB_STATEMENT_TIMEOUT_SECONDS", "30"),
+            db_pool_timeout_seconds=_float(env, "DB_POOL_TIMEOUT_SECONDS", "2"),
             trusted_documents=Path(env["TRUSTED_DOCUMENTS"])
             if env.get("TRUSTED_DOCUMENTS")
             else None,
@@ -223,13 +226,36 @@ class Settings:
             stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET") or None,
             stripe_api_base=env.get("STRIPE_API_BASE") or None,
             stripe_js_url=env.get("STRIPE_JS_URL") or STRIPE_JS_URL,
-            payment_retries=int(env.get("PAYMENT_RETRIES", "3")),
-            payment_retry_hour=int(env.get("PAYMENT_RETRY_HOUR", "20")),
+            payment_retries=_int(env, "PAYMENT_RETRIES", "3"),
+            payment_retry_hour=_int(env, "PAYMENT_RETRY_HOUR", "20"),
             jobs_run=_flag(env.get("JOBS_RUN"), True),
-            jobs_poll_seconds=float(env.get("JOBS_POLL_SECONDS", "1")),
-            pdf_workers=int(env["PDF_WORKERS"]) if env.get("PDF_WORKERS") else None,
+            jobs_poll_seconds=_float(env, "JOBS_POLL_SECONDS", "1"),
+            pdf_workers=_int(env, "PDF_WORKERS", None),
             graphql_fast_path=_flag(env.get("GRAPHQL_FAST_PATH"), True),
         ).validate()
+
+
+def _number(env: Mapping[str, str], name: str, default: object, kind: type) -> Any:
+    """The variable as a finite number; unset or empty, the default. Anything else is a
+    SettingsError that names the variable, never a traceback."""
+    value = env.get(name)
+    if value is None or not value.strip():
+        return default if default is None else kind(default)
+    try:
+        number = kind(value.strip())
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, not {value[:40]!r}") from None
+    if not math.isfinite(number) or abs(number) > MAX_SETTING:
+        raise SettingsError(f"{name} is out of range: {value[:40]!r}")
+    return number
+
+
+def _int(env: Mapping[str, str], name: str, default: object) -> Any:
+    return _number(env, name, default, int)
+
+
+def _float(env: Mapping[str, str], name: str, default: object) -> Any:
+    return _number(env, name, default, float)
 
 
 def development_secret(data_dir: Path) -> str:

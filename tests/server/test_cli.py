@@ -45,3 +45,10 @@ def test_bad_settings_exit_with_a_message(tmp_path):
     assert result.returncode == 2
     assert "CHANNELBILL_SECRET_KEY" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_setting_that_is_not_a_number_exits_with_its_name(tmp_path):
+    result = run("migrate", env={"PDF_WORKERS": "two", "CHANNELBILL_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 2
+    assert "PDF_WORKERS must be a number" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-READ = re.compile(r"""env(?:\.get\(|\[)["']([A-Z][A-Z0-9_]+)["']""")
+READ = re.compile(r"""(?:env(?:\.get\(|\[)|_(?:int|float)\(env, )["']([A-Z][A-Z0-9_]+)["']""")
 
 
 def test_every_setting_is_documented():
