@@ -18,6 +18,7 @@ from strawberry.tools import merge_types
 from schema.api_clients import ApiClient, ApiClientMutations, ApiClientQueries
 from schema.audit import AuditEvent, AuditQueries
 from schema.catalog import CatalogMutations, CatalogQueries, Product, Vendor
+from schema.compiled import CompiledExecutor
 from schema.cost import CostPolicy, Credits, QueryCost
 from schema.customers import Customer, CustomerMutations, CustomerQueries
 from schema.errors import CodedErrors
@@ -110,10 +111,16 @@ class QueryLimits(AddValidationRules):
 
 
 def build_schema(
-    *, development: bool = False, cost: CostPolicy | None = None, plain_fields: bool = True
+    *,
+    development: bool = False,
+    cost: CostPolicy | None = None,
+    plain_fields: bool = True,
+    compiled: bool = True,
 ) -> strawberry.Schema:
-    """``plain_fields=False``: graphql-core's executor as it is (schema/execution.py says what
-    the default changes: nothing in the answer)."""
+    """``compiled``: selections met before answered by generated builders (schema/compiled.py),
+    the rest with ``plain_fields``: graphql-core's executor, plain fields read directly
+    (schema/execution.py). ``plain_fields=False``: graphql-core's executor as it is, compiled or
+    not. None of them changes anything in an answer."""
     policy = cost or CostPolicy()
     credits = Credits()
     return Schema(
@@ -146,6 +153,8 @@ def build_schema(
             *([] if development else [IntrospectionForCallers]),
         ],
         scalar_overrides=SCALAR_OVERRIDES,  # type: ignore[arg-type]
-        execution_context_class=PlainFieldsExecutor if plain_fields else None,
+        execution_context_class=(
+            (CompiledExecutor if compiled else PlainFieldsExecutor) if plain_fields else None
+        ),
         config=StrawberryConfig(disable_field_suggestions=not development, sort_schema=True),
     )

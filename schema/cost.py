@@ -214,16 +214,22 @@ def requested_cost(
 
 
 def returned_objects(data: Any) -> int:
-    """The objects an answer holds, not counting ``data`` itself."""
-    count = -1 if isinstance(data, dict) else 0
+    """The objects an answer holds, not counting ``data`` itself. An executed answer is made of
+    plain dicts and lists; only those go on the stack, the leaves are looked at once each."""
+    if type(data) is not dict and type(data) is not list:
+        return 0
+    count = -1 if type(data) is dict else 0
     stack = [data]
+    push = stack.append
     while stack:
         value = stack.pop()
-        if isinstance(value, dict):
+        if type(value) is dict:
             count += 1
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
+            value = value.values()
+        for item in value:
+            kind = type(item)
+            if kind is dict or kind is list:
+                push(item)
     return count
 
 

@@ -236,7 +236,7 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
         """How to read the field without graphql-core's path, or None when it needs it."""
         node = field_details_list[0].node
         field_def = self.schema.get_field(parent_type, node.name.value)
-        if field_def is None or field_def.args or node.arguments or not _basic(field_def):
+        if field_def is None or field_def.args or node.arguments or not basic_field(field_def):
             return None
         if self.middleware_manager is not None:
             resolve = field_def.resolve
@@ -257,7 +257,7 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
         return None  # lists and abstract types
 
 
-def _basic(field_def: GraphQLField) -> bool:
+def basic_field(field_def: GraphQLField) -> bool:
     """A strawberry field without a resolver of its own (strawberry marks its getter)."""
     return bool(getattr(field_def.resolve, "_is_default", False)) and BACKREF in (
         field_def.extensions or {}

@@ -169,6 +169,7 @@ def create_app(settings: Settings) -> Starlette:
         development=settings.development,
         cost=cost_policy(settings),
         plain_fields=settings.graphql_fast_path,
+        compiled=settings.graphql_compiled,
     )
     trusted = load_trusted(settings.trusted_documents) if settings.trusted_documents else None
     graphql = GraphQLView(schema, services, PersistedQueries(trusted))

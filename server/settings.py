@@ -89,6 +89,7 @@ class Settings:
     jobs_poll_seconds: float = 1.0
     pdf_workers: int | None = None  # processes drawing PDFs; None: one per CPU, 0: a thread
     graphql_fast_path: bool = True  # plain fields read without graphql-core's per-field path
+    graphql_compiled: bool = True  # known selections answered by generated builders
 
     @property
     def development(self) -> bool:
@@ -232,6 +233,7 @@ class Settings:
             jobs_poll_seconds=_float(env, "JOBS_POLL_SECONDS", "1"),
             pdf_workers=_int(env, "PDF_WORKERS", None),
             graphql_fast_path=_flag(env.get("GRAPHQL_FAST_PATH"), True),
+            graphql_compiled=_flag(env.get("GRAPHQL_COMPILED"), True),
         ).validate()
 
 

@@ -2,6 +2,8 @@
 invoices with their lines, over HTTP on loopback, against two baselines started in the same run.
 
 - app: the real application (``server.app.create_app``), authenticated as the reseller's OWNER;
+- app compiled off: the same with GRAPHQL_COMPILED=false (no generated builders: graphql-core's
+  executor with plain fields read directly);
 - app off: the same with GRAPHQL_FAST_PATH=false (graphql-core's executor as it is);
 - peer: a straightforward strawberry + SQLAlchemy ORM implementation of the same query (default
   settings, ``selectinload`` for the lines, no DataLoaders), its minimal schema defined here on
@@ -86,7 +88,7 @@ TITLE = "Page query"
 PAGE_SIZE = 50
 SIZES = (10, 50, 100)
 CONNECTIONS = (1, 32)
-SERVERS = ("app", "app-off", "peer", "ceiling")
+SERVERS = ("app", "app-uncompiled", "app-off", "peer", "ceiling")
 CUSTOMERS = 120  # one invoice of five lines each: a full page of 100, and more after it
 PERIOD = (date(2026, 11, 1), date(2026, 11, 30))
 HOST = "127.0.0.1"
@@ -254,6 +256,12 @@ def app_settings(config: Config) -> Settings:
 def app_server(config: Config) -> Starlette:
     """The application itself."""
     return create_app(app_settings(config))
+
+
+def app_uncompiled_server(config: Config) -> Starlette:
+    """The application with GRAPHQL_COMPILED=false, so that what the builders gain stays
+    visible."""
+    return create_app(app_settings(config).with_(graphql_compiled=False))
 
 
 def app_off_server(config: Config) -> Starlette:
@@ -481,6 +489,7 @@ def peer_app(config: Config) -> Starlette:
 
 FACTORIES: dict[str, Callable[[Config], Starlette]] = {
     "app": app_server,
+    "app-uncompiled": app_uncompiled_server,
     "app-off": app_off_server,
     "peer": peer_app,
     "ceiling": ceiling_app,
@@ -870,12 +879,15 @@ async def measure(target: Target, options: argparse.Namespace) -> Report:
 
     m = measured
     same = all(bodies[kind] == bodies["app"] for kind in SERVERS)
+    own_same = bodies["app"] == bodies["app-uncompiled"] == bodies["app-off"]
     return Report(
         row={
             "app r/s": _rate(m.rate("app", 32)),
             "p50/p99 ms": m.latency("app", 32),
             "peer r/s": _rate(m.rate("peer", 32)),
             "ceiling r/s": _rate(m.rate("ceiling", 32)),
+            "app compiled off r/s": _rate(m.rate("app-uncompiled", 32)),
+            "app/compiled off": f"{m.ratio('app', 'app-uncompiled'):.2f}x",
             "app off r/s": _rate(m.rate("app-off", 32)),
             "app/app off": f"{m.ratio('app', 'app-off'):.2f}x",
             "app/peer": f"{m.ratio('app', 'peer'):.2f}x",
@@ -889,12 +901,13 @@ async def measure(target: Target, options: argparse.Namespace) -> Report:
             "page": (
                 f"{options.page_size} of {seeded.invoices} invoices, {len(PRODUCTS)} lines each,"
                 f" {fields(orjson.loads(bodies['app'])):,} fields; app, peer and ceiling answer"
-                f" {'the same bytes' if same else 'the same data'}; app and app off"
-                f" {'the same bytes' if bodies['app'] == bodies['app-off'] else 'DIFFERENT BYTES'}"
+                f" {'the same bytes' if same else 'the same data'}; app, app compiled off and app"
+                f" off {'the same bytes' if own_same else 'DIFFERENT BYTES'}"
             ),
             "load": (
                 f"{options.page_seconds:g} s a point after {options.page_warmup:g} s of warm-up;"
-                " 32 connections unless '1 conn' (then app; app off; peer; ceiling); ratios of"
+                " 32 connections unless '1 conn' (then app; compiled off; app off; peer; ceiling);"
+                " ratios of"
                 " req/s side by side; ping: a trivial endpoint as large as the page"
             ),
             "SELECTs per request, app, pages of 10 / 50 / 100": _counts(app_sql),

@@ -1,7 +1,9 @@
-"""The fast path of execution (schema/execution.py) answers exactly what graphql-core answers.
+"""The fast paths of execution (schema/compiled.py, schema/execution.py) answer exactly what
+graphql-core answers.
 
-Two apps on one database, one with GRAPHQL_FAST_PATH and one without, get the same queries as
-the same callers, over the demo data (a month of billing): every query of the README, documents
+Three apps on one database (compiled builders, the default; plain fields only, with
+GRAPHQL_COMPILED=false; graphql-core's executor as it is, with GRAPHQL_FAST_PATH=false) get the
+same queries as the same callers, over the demo data (a month of billing): every query of the README, documents
 that reach nulls and refused billing fields, and queries drawn from the schema itself
 (hypothesis-graphql) as a platform admin, an owner, a member without billing access and nobody.
 The answers must be the same: status, data (in order) and the set of errors; only the signed
@@ -15,6 +17,7 @@ import os
 import re
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,7 @@ from strawberry.extensions.validation_cache import _get_validate_cache
 
 from db.database import Database
 from schema.build import CACHE_SIZE, build_schema
+from schema.compiled import CompiledExecutor
 from schema.execution import PlainFieldsExecutor
 from server.app import create_app
 from server.demo import seed_demo
@@ -71,13 +75,23 @@ def settings(settings: Settings) -> Settings:
 
 
 @pytest.fixture
-async def plain(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The same app with graphql-core's executor as it is."""
-    application: Starlette = create_app(settings.with_(graphql_fast_path=False))
-    async with LifespanManager(application):
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            yield c
+async def others(settings: Settings) -> AsyncIterator[list[httpx.AsyncClient]]:
+    """The same app without compiled builders, and with graphql-core's executor as it is."""
+    async with AsyncExitStack() as stack:
+        clients = []
+        for changed in (
+            settings.with_(graphql_compiled=False),
+            settings.with_(graphql_fast_path=False),
+        ):
+            application: Starlette = create_app(changed)
+            await stack.enter_async_context(LifespanManager(application))
+            transport = httpx.ASGITransport(app=application)
+            clients.append(
+                await stack.enter_async_context(
+                    httpx.AsyncClient(transport=transport, base_url="http://testserver")
+                )
+            )
+        yield clients
 
 
 @pytest.fixture
@@ -90,19 +104,20 @@ async def runner(
 
 async def same_answer(
     fast: httpx.AsyncClient,
-    plain: httpx.AsyncClient,
+    others: list[httpx.AsyncClient],
     token: str | None,
     query: str,
     variables: dict[str, Any] | None = None,
 ) -> bytes:
-    """The two answers, compared. Errors are compared as a set: graphql-core lists them in the
-    order they happen, and resolvers that wait on the database finish in no fixed order (two
-    answers of the same executor can differ there too)."""
+    """The answers of the default app and of the others, compared. Errors are compared as a set:
+    graphql-core lists them in the order they happen, and resolvers that wait on the database
+    finish in no fixed order (two answers of the same executor can differ there too)."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     body = {"query": query, "variables": variables or {}}
-    answers = [await c.post("/graphql", json=body, headers=headers) for c in (fast, plain)]
-    one, other = (_comparable(a) for a in answers)
-    assert one == other, f"{query}\n{variables}\nfast:  {one}\nplain: {other}"
+    answers = [await c.post("/graphql", json=body, headers=headers) for c in (fast, *others)]
+    compiled, *rest = (_comparable(a) for a in answers)
+    for name, other in zip(("plain fields", "graphql-core"), rest, strict=True):
+        assert compiled == other, f"{query}\n{variables}\ncompiled: {compiled}\n{name}: {other}"
     return answers[0].content
 
 
@@ -120,15 +135,16 @@ def is_query(text: str) -> bool:
     return all(o.operation is OperationType.QUERY for o in operations)
 
 
-def test_the_fast_path_is_the_default_and_can_be_turned_off():
-    on = build_schema()
-    off = build_schema(plain_fields=False)
-    assert on.execution_context_class is PlainFieldsExecutor
-    assert off.execution_context_class is not PlainFieldsExecutor
+def test_the_fast_paths_are_the_default_and_can_be_turned_off():
+    assert build_schema().execution_context_class is CompiledExecutor
+    assert build_schema(compiled=False).execution_context_class is PlainFieldsExecutor
+    for compiled in (True, False):
+        off = build_schema(plain_fields=False, compiled=compiled).execution_context_class
+        assert off is not PlainFieldsExecutor and not issubclass(off, PlainFieldsExecutor)
 
 
 async def test_every_readme_query_answers_the_same(
-    runner: Runner, client: httpx.AsyncClient, plain: httpx.AsyncClient
+    runner: Runner, client: httpx.AsyncClient, others: list[httpx.AsyncClient]
 ):
     compared = 0
     for example in extract(README.read_text(encoding="utf-8")):
@@ -137,22 +153,22 @@ async def test_every_readme_query_answers_the_same(
         if "<from the link>" in example.text or "<downloadUrl>" in example.text:
             continue
         text = await runner.substitute(example.text)
-        await same_answer(client, plain, await runner.token(example.user), text)
+        await same_answer(client, others, await runner.token(example.user), text)
         compared += 1
     assert compared >= 10
 
 
 @pytest.mark.parametrize("who", CALLERS)
 async def test_pages_nulls_and_refusals_answer_the_same(
-    runner: Runner, client: httpx.AsyncClient, plain: httpx.AsyncClient, who: str | None
+    runner: Runner, client: httpx.AsyncClient, others: list[httpx.AsyncClient], who: str | None
 ):
     token = await runner.token(who) if who else None
     for first in (1, 10, 100):
-        answer = await same_answer(client, plain, token, PAGE, {"first": first})
+        answer = await same_answer(client, others, token, PAGE, {"first": first})
     if who == "owner@acme.example":
         assert b'"lines":[{' in answer and b'"errors"' not in answer  # a real page, read
     for skip in (True, False):
-        answer = await same_answer(client, plain, token, EDGES, {"skip": skip})
+        answer = await same_answer(client, others, token, EDGES, {"skip": skip})
     if who == "member@acme.example":
         assert b"BILLING_ACCESS_REQUIRED" in answer  # billing fields refused, in both
 
@@ -181,7 +197,7 @@ def drawn(runner: Runner) -> dict[str, st.SearchStrategy[str]]:
 async def test_queries_drawn_from_the_schema_answer_the_same(
     runner: Runner,
     client: httpx.AsyncClient,
-    plain: httpx.AsyncClient,
+    others: list[httpx.AsyncClient],
     drawn: dict[str, st.SearchStrategy[str]],
     who: str | None,
     data: st.DataObject,
@@ -189,7 +205,7 @@ async def test_queries_drawn_from_the_schema_answer_the_same(
     field = data.draw(st.sampled_from(sorted(drawn)), label="field")
     document = data.draw(drawn[field], label="document")
     token = await runner.token(who) if who else None
-    await same_answer(client, plain, token, document)
+    await same_answer(client, others, token, document)
 
 
 async def test_a_repeated_document_is_parsed_and_validated_once(
