@@ -15,7 +15,7 @@ from tests.factories import World
 
 CREATE = """mutation($id: ID!, $ttl: Int) {
   createCustomerPortalToken(input: {customerId: $id, ttlMinutes: $ttl}) {
-    token expiresAt portalToken { id customer { name } } errors { code field }
+    token url expiresAt portalToken { id customer { name } } errors { code field }
   }
 }"""
 REVOKE = """mutation($id: ID!) {
@@ -66,6 +66,14 @@ async def test_a_portal_sees_its_own_customer_and_nothing_else(api, world: World
     assert other["data"]["node"] is None
     assert error_codes(other) == ["NOT_FOUND"]
     assert error_codes(await api("{ users { totalCount } }", token=token)) == ["FORBIDDEN"]
+
+
+async def test_the_token_comes_with_a_link_to_the_portal_page(api, settings, world: World):
+    made = await make(api, world)
+    # the token rides in the fragment: a browser sends neither it nor a Referer with it
+    assert made["url"] == f"{settings.base_url}/portal#token={made['token']}"
+    failed = await make(api, world, ttl=0)
+    assert failed["url"] is None and failed["token"] is None
 
 
 async def test_portal_tokens_expire_and_can_be_revoked(api, db, world: World):
