@@ -3,6 +3,7 @@ headless chromium that is never allowed to leave 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -18,6 +19,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Route, sync_playwright
+
+from tests.conftest import Postgres, _truncate
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -148,6 +151,25 @@ def _serving(tmp_path_factory: pytest.TempPathFactory, **settings: str) -> Itera
         yield live
     finally:
         _stop(process)
+
+
+@contextmanager
+def serving_on(
+    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """`channelbill serve` with the demo data, on SQLite or on the PostgreSQL of the run (the
+    ``backend`` fixture's): emptied, then migrated and seeded by the server itself."""
+    settings: dict[str, str] = {}
+    if backend == "postgresql":
+        pg: Postgres = request.getfixturevalue("postgres")
+        asyncio.run(_truncate(pg))
+        settings = {
+            "DATABASE_URL": pg.app_url,
+            "MIGRATION_DATABASE_URL": pg.owner_url,
+            "CHANNELBILL_SEED_DEMO": "1",
+        }
+    with _serving(tmp_path_factory, **settings) as live:
+        yield live
 
 
 @pytest.fixture(scope="module")
