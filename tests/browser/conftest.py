@@ -214,8 +214,9 @@ def _chromium_executable() -> str:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+@contextmanager
+def launched_browser() -> Iterator[Browser]:
+    """The system chromium, headless, under Playwright (whose event loop runs while it does)."""
     executable = _chromium_executable()
     playwright = sync_playwright().start()
     try:
@@ -228,6 +229,12 @@ def browser() -> Iterator[Browser]:
             launched.close()
     finally:
         playwright.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with launched_browser() as launched:
+        yield launched
 
 
 @pytest.fixture
