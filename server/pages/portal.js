@@ -644,6 +644,21 @@
           download(found.csv, t("csv")))));
   }
 
+  // Download links are signed for 15 minutes: one clicked on a view older than that is asked for
+  // afresh (the view is read again), then followed.
+  const LINK_FRESH_MS = 10 * 60 * 1000;
+  let renderedAt = Date.now();
+
+  view.addEventListener("click", async (event) => {
+    const link = event.target.closest(".downloads a");
+    if (!link || Date.now() - renderedAt < LINK_FRESH_MS) { return; }
+    event.preventDefault();
+    const label = link.textContent;
+    await route();
+    const fresh = [...view.querySelectorAll(".downloads a")].find((a) => a.textContent === label);
+    if (fresh) { fresh.click(); }
+  });
+
   function handle(error) {
     fail(error instanceof Refused ? error.key : "failed");
   }
@@ -661,6 +676,7 @@
       } else {
         await home();
       }
+      renderedAt = Date.now();
       const heading = view.querySelector("h1");
       if (heading && routed) { heading.focus(); }
     } catch (error) {

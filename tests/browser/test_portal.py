@@ -52,7 +52,7 @@ CREATE = """mutation($id: ID!, $ttl: Int) {
 REVOKE = """mutation($id: ID!) { revokeCustomerPortalToken(input: {portalTokenId: $id}) {
   portalToken { revokedAt } errors { code } } }"""
 INVOICES = """query($id: ID!) { invoices(first: 50, filter: {customerId: $id}) {
-  edges { node { id number status total { amount } } } } }"""
+  edges { node { id number status total { amount } amountPaid { amount } } } } }"""
 
 
 @dataclass(frozen=True)
@@ -363,6 +363,28 @@ def test_a_customer_opens_its_link_and_sees_only_its_posted_invoices(
     with page.expect_download() as downloading:
         page.get_by_role("link", name="PDF").click()
     assert "Contoso Pharmaceuticals" in pdf_text(Path(downloading.value.path()).read_bytes())
+    # when another period is chosen, one before any invoice
+    page.get_by_label("From", exact=True).fill("2020-01-01")
+    page.get_by_label("To", exact=True).fill("2020-01-31")
+    page.get_by_role("button", name="Show the statement").click()
+    # then that period's statement shows, empty
+    expect(page.get_by_role("heading", level=2)).to_have_text(
+        "Statement, Jan 1, 2020 to Jan 31, 2020"
+    )
+    expect(page.get_by_text("Nothing happened in this period.")).to_be_visible()
+    # and a period that ends before it starts is refused in words
+    page.get_by_label("From", exact=True).fill("2020-02-01")
+    page.get_by_role("button", name="Show the statement").click()
+    expect(page.get_by_role("alert")).to_contain_text("not after the last day")
+
+    # and the keyboard's focus is always visible
+    page.get_by_role("navigation").get_by_role("link", name="Your account").focus()
+    page.keyboard.press("Tab")
+    focused = page.evaluate(
+        "(() => { const s = getComputedStyle(document.activeElement);"
+        " return [document.activeElement.textContent, s.outlineStyle, s.outlineWidth]; })()"
+    )
+    assert focused[0] == "Statements" and focused[1] == "solid" and focused[2] == "3px", focused
 
     # and the token never reached the server's log
     assert link.token not in server.output()
@@ -468,18 +490,31 @@ def test_a_payment_shows_on_its_invoice(
 ) -> None:
     # given Fabrikam (billed in GBP), who paid half its Microsoft invoice by bank transfer
     link = portal_link(server, owner_token, "Fabrikam Logistics")
+    (paid,) = [
+        i["number"]
+        for i in invoices_of(server, owner_token, link.customer_id)
+        if i["amountPaid"]["amount"] != "0.00"
+    ]
     page = portal_page.page
+    page.clock.install()  # the page's clock, moved on below; the server's stays
     open_link(page, link.url)
-    page.get_by_role("table", name="Open invoices").get_by_role("link").first.click()
-    expect(page.get_by_role("heading", level=1)).to_contain_text("Invoice")
-    if page.locator(".facts").get_by_text("FAB-0042").count() == 0:
-        page.go_back()
-        page.get_by_role("table", name="Open invoices").get_by_role("link").nth(1).click()
+    page.get_by_role("link", name=re.compile(f"Invoice {paid}")).click()
+    # then the invoice shows its payment
     expect(page.locator(".facts")).to_contain_text("FAB-0042")
     payments = page.get_by_role("table", name="Payments")
     expect(payments).to_contain_text("Bank transfer")
     expect(payments).to_contain_text("£")
     views_at_both_widths(page, "invoice-with-payment")
+
+    # when the customer comes back to the open page after 20 minutes (its links signed for 15)
+    page.set_viewport_size(DESKTOP)
+    stale = page.get_by_role("link", name="PDF").get_attribute("href")
+    page.clock.fast_forward("20:00")
+    with page.expect_download() as downloading:
+        page.get_by_role("link", name="PDF").click()
+    # then the page asked for a fresh link, and the PDF came
+    assert page.get_by_role("link", name="PDF").get_attribute("href") != stale
+    assert paid in pdf_text(Path(downloading.value.path()).read_bytes())
     assert_quiet(portal_page)
 
 
