@@ -112,8 +112,8 @@
       unreachableTitle: "The billing service could not be reached",
       failedTitle: "Something went wrong",
       noToken: "This page opens from the link your provider sends you, and this address holds none. Open the link again, or ask your provider for a new one.",
-      expired: "This link has expired: portal links work for a limited time. Ask your provider for a new one.",
-      revoked: "This link no longer works: your provider has withdrawn it. Ask them for a new one if you still need it.",
+      expired: "Portal links work for a limited time. Ask your provider for a new one.",
+      revoked: "Your provider has withdrawn it. Ask them for a new one if you still need it.",
       notYours: "There is no such invoice in your account. It may belong to someone else, or the address may be mistyped.",
       unreachable: "The billing service could not be reached. Check your connection and try again.",
       failed: "Something went wrong while reading your account. Try again in a moment.",
@@ -218,8 +218,8 @@
       unreachableTitle: "Der Rechnungsdienst ist nicht erreichbar",
       failedTitle: "Etwas ist schiefgegangen",
       noToken: "Diese Seite öffnet sich über den Link, den Ihr Anbieter Ihnen schickt, und diese Adresse enthält keinen. Öffnen Sie den Link erneut oder bitten Sie Ihren Anbieter um einen neuen.",
-      expired: "Dieser Link ist abgelaufen: Portal-Links gelten nur eine begrenzte Zeit. Bitten Sie Ihren Anbieter um einen neuen.",
-      revoked: "Dieser Link gilt nicht mehr: Ihr Anbieter hat ihn zurückgezogen. Bitten Sie ihn um einen neuen, wenn Sie ihn noch brauchen.",
+      expired: "Portal-Links gelten nur eine begrenzte Zeit. Bitten Sie Ihren Anbieter um einen neuen.",
+      revoked: "Ihr Anbieter hat ihn zurückgezogen. Bitten Sie ihn um einen neuen, wenn Sie ihn noch brauchen.",
       notYours: "In Ihrem Konto gibt es keine solche Rechnung. Sie gehört vielleicht jemand anderem, oder die Adresse ist falsch.",
       unreachable: "Der Rechnungsdienst ist nicht erreichbar. Prüfen Sie Ihre Verbindung und versuchen Sie es erneut.",
       failed: "Beim Lesen Ihres Kontos ist etwas schiefgegangen. Versuchen Sie es gleich noch einmal.",
@@ -406,6 +406,7 @@
       const valid = document.getElementById("link-valid");
       if (valid) { valid.remove(); }
     }
+    for (const link of nav.querySelectorAll("a")) { link.removeAttribute("aria-current"); }
     view.replaceChildren(el("h1", { tabindex: "-1" }, t(key + "Title")));
     if (token && stillValid) {
       view.append(el("p", { class: "back" }, el("a", { href: "#/" }, "← " + t("back"))));

@@ -436,8 +436,8 @@ def test_a_revoked_link_is_refused_on_the_next_request(
     assert revoked["revokeCustomerPortalToken"]["errors"] == []
     # then the next thing the customer opens is refused, in words
     page.get_by_role("navigation").get_by_role("link", name="Statements").click()
-    expect(page.get_by_role("alert")).to_contain_text("no longer works")
     expect(page.get_by_role("heading", level=1)).to_have_text("This link no longer works")
+    expect(page.get_by_role("alert")).to_contain_text("Your provider has withdrawn it")
     expect(page.locator("#view table")).to_have_count(0)
     # and nothing on the page still says the link works
     expect(page.get_by_role("navigation")).to_be_hidden()
@@ -466,7 +466,8 @@ def test_an_expired_link_and_no_link_say_what_to_do(
     )
     page = portal_page.page
     open_link(page, f"{server.url}/portal#token={expired.token}")
-    expect(page.get_by_role("alert")).to_contain_text("This link has expired")
+    expect(page.get_by_role("heading", level=1)).to_have_text("This link has expired")
+    expect(page.get_by_role("alert")).to_contain_text("work for a limited time")
     assert "token" not in page.url
     views_at_both_widths(page, "expired")
     # when the page is opened with no link at all (a fresh tab)
