@@ -237,10 +237,11 @@ def browser() -> Iterator[Browser]:
         yield launched
 
 
-@pytest.fixture
-def offline_page(browser: Browser) -> Iterator[OfflinePage]:
-    """A fresh context per test, so GraphiQL's stored headers and tabs never carry over."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
+@contextmanager
+def offline_tab(browser: Browser, **options: Any) -> Iterator[OfflinePage]:
+    """A tab in a fresh browser context (``options`` are the context's), held to 127.0.0.1,
+    recording script errors and console errors."""
+    context = browser.new_context(**{"viewport": {"width": 1400, "height": 900}, **options})
     context.set_default_timeout(PAGE_TIMEOUT_MS)
     page = context.new_page()
     offline = OfflinePage(page)
@@ -264,6 +265,13 @@ def offline_page(browser: Browser) -> Iterator[OfflinePage]:
         yield offline
     finally:
         context.close()
+
+
+@pytest.fixture
+def offline_page(browser: Browser) -> Iterator[OfflinePage]:
+    """A fresh context per test, so GraphiQL's stored headers and tabs never carry over."""
+    with offline_tab(browser) as offline:
+        yield offline
 
 
 @pytest.hookimpl(wrapper=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from auth.tokens import PORTAL_AUDIENCE, TokenSigner
 from schema.relay import from_global_id
@@ -26,12 +26,12 @@ from server.pages import PORTAL_POLICY
 from server.settings import DEV_KEY_FILE
 from tests.browser.conftest import (
     ARTIFACTS,
-    LOCAL_HOST,
     LOGIN_OWNER,
     PAGE_TIMEOUT_MS,
     LiveServer,
     OfflinePage,
     launched_browser,
+    offline_tab,
     serving_on,
 )
 from tests.browser.test_graphiql import assert_stayed_offline
@@ -179,32 +179,8 @@ def german_page(browser: Browser) -> Iterator[OfflinePage]:
 
 
 def _page(browser: Browser, locale: str) -> Iterator[OfflinePage]:
-    context = browser.new_context(viewport=DESKTOP, locale=locale, accept_downloads=True)
-    context.set_default_timeout(PAGE_TIMEOUT_MS)
-    page = context.new_page()
-    offline = OfflinePage(page)
-
-    def only_local(route) -> None:  # type: ignore[no-untyped-def]
-        url = route.request.url
-        if re.match(rf"^(https?|wss?)://{re.escape(LOCAL_HOST)}[:/]", url) or url.startswith(
-            "data:"
-        ):
-            route.continue_()
-        else:
-            offline.offsite_requests.append(url)
-            route.abort("blockedbyclient")
-
-    def console(message: ConsoleMessage) -> None:
-        if message.type == "error":
-            offline.console_errors.append(message.text)
-
-    page.route("**/*", only_local)
-    page.on("pageerror", lambda error: offline.page_errors.append(str(error)))
-    page.on("console", console)
-    try:
-        yield offline
-    finally:
-        context.close()
+    with offline_tab(browser, viewport=DESKTOP, locale=locale, accept_downloads=True) as tab:
+        yield tab
 
 
 def open_link(page: Page, url: str) -> None:
