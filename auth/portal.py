@@ -25,6 +25,14 @@ from tenants.repositories import CustomerRepository
 MIN_TTL_MINUTES = 1
 MAX_TTL_MINUTES = 24 * 60
 DEFAULT_TTL_MINUTES = 60
+# The page a reseller sends its customer to. The token rides in the fragment, which a browser
+# never sends to a server: it reaches no access log and no Referer.
+PAGE_PATH = "/portal"
+
+
+def portal_link(base_url: str, token: str) -> str:
+    """The link that opens the customer portal page with ``token``."""
+    return f"{base_url.rstrip('/')}{PAGE_PATH}#token={token}"
 
 
 async def create_portal_token(

@@ -80,7 +80,7 @@ class SettingOrigin:
     source: SettingSource = strawberry.field(description="RESELLER, PLATFORM or DEFAULT.")
 
 
-def _data_uri(logo: bytes | None, content_type: str | None) -> str | None:
+def data_uri(logo: bytes | None, content_type: str | None) -> str | None:
     if not logo or not content_type:
         return None
     return f"data:{content_type};base64,{base64.b64encode(logo).decode('ascii')}"
@@ -126,7 +126,7 @@ class NotificationSettings:
         row = row or models.NotificationSettings()  # nothing set: every value null
         return cls(
             id=_settings_id("NotificationSettings", owner),
-            logo_data_uri=_data_uri(row.logo, row.logo_content_type),
+            logo_data_uri=data_uri(row.logo, row.logo_content_type),
             control_panel_url=row.control_panel_url,
             website_url=row.website_url,
             sender_name=row.sender_name,
@@ -171,7 +171,7 @@ class EffectiveNotificationSettings:
         return cls(
             id=_settings_id("EffectiveNotificationSettings", owner),
             seller_name=branding.name,
-            logo_data_uri=_data_uri(branding.logo, branding.logo_content_type),
+            logo_data_uri=data_uri(branding.logo, branding.logo_content_type),
             control_panel_url=branding.control_panel_url,
             website_url=branding.website_url,
             sender_name=branding.sender_name or branding.name,

@@ -65,6 +65,13 @@ class CreateCustomerPortalTokenPayload(Payload):
     token: str | None = strawberry.field(
         default=None, description="Bearer token for the customer portal (its own audience)."
     )
+    url: str | None = strawberry.field(
+        default=None,
+        description=(
+            "The link to send the customer: the portal page, with the token in its fragment"
+            " (#token=…), which a browser never sends to a server."
+        ),
+    )
     expires_at: datetime | None = strawberry.field(default=None, description="When it expires.")
     portal_token: PortalToken | None = strawberry.field(
         default=None, description="The token's record: revoke it by this id."
@@ -94,6 +101,7 @@ class PortalMutations:
     ) -> CreateCustomerPortalTokenPayload:
         principal, scope = info.context.caller, info.context.scope
         signer = info.context.services.signer
+        base_url = info.context.services.links.base_url
 
         async def create(session: AsyncSession) -> tuple[PortalTokenRow, IssuedToken]:
             customer_id = decode_id(input.customer_id, "Customer", field="customerId")
@@ -110,6 +118,7 @@ class PortalMutations:
             row, issued = made
             return CreateCustomerPortalTokenPayload(
                 token=issued.token,
+                url=portal.portal_link(base_url, issued.token),
                 expires_at=row.expires_at,
                 portal_token=PortalToken.from_model(row),
             )

@@ -13,6 +13,7 @@ from schema.context import Info
 from schema.customers import Customer
 from schema.enums import described_enum
 from schema.permissions import CanReadTenant, IsAuthenticated
+from schema.portal_seller import PortalSeller, portal_seller
 from schema.resellers import Reseller
 from schema.users import User
 
@@ -109,6 +110,15 @@ class Viewer:
             return None
         row = await info.context.loaders.customer_by_id.load(principal.customer_id)
         return Customer.from_model(row) if row else None
+
+    @strawberry.field(
+        description=(
+            "A customer portal's seller (its reseller's name and branding, as its emails show"
+            " them); null for anyone else."
+        )
+    )
+    async def seller(self, info: Info) -> PortalSeller | None:
+        return await portal_seller(info)
 
     @strawberry.field(description="An API client's granted scopes; empty for anyone else.")
     def scopes(self, info: Info) -> list[str]:

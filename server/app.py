@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from auth import portal
 from auth.accounts import AccountPolicy, Accounts
 from auth.callers import Callers
 from auth.sessions import Authenticator, TokenPolicy
@@ -226,6 +227,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/", pages.front, methods=["GET"]),
             Route("/activate", pages.activate, methods=["GET"]),
             Route("/billing/card", pages.card, methods=["GET"]),
+            Route(portal.PAGE_PATH, pages.portal, methods=["GET"]),
             Route("/pages/{name}", pages.asset, methods=["GET"]),
         ],
         exception_handlers={

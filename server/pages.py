@@ -1,7 +1,7 @@
 """The server's own pages: the front page at ``/`` (what this is, where things are), the
-activation page at ``/activate`` that invitation links open, and the card page at
-``/billing/card`` that the payment-failed and deactivation emails link to, with their stylesheet
-and scripts.
+activation page at ``/activate`` that invitation links open, the card page at ``/billing/card``
+that the payment-failed and deactivation emails link to, and the customer portal at ``/portal``
+that a reseller's portal links open, with their stylesheets and scripts.
 
 Server-rendered from Jinja2 templates (autoescaped) under ``server/pages/``; no inline script or
 style, so the pages run under ``default-src 'self'``. The card page alone also allows the
@@ -32,6 +32,12 @@ HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
 }
+# The customer portal shows a customer's invoices: nothing but our own script, stylesheet and
+# API, and images of our own or inline (the seller's logo arrives as a data: URI).
+PORTAL_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self';"
+    " img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 # What Stripe.js and Elements need, as Stripe documents it: the script, its frames (the card
 # fields, the 3-D Secure challenge) and its API.
 STRIPE_ORIGINS = {
@@ -44,6 +50,8 @@ ASSETS = {
     "pages.css": "text/css",
     "activate.js": "text/javascript",
     "card.js": "text/javascript",
+    "portal.css": "text/css",
+    "portal.js": "text/javascript",
 }
 
 
@@ -132,6 +140,13 @@ class Pages:
             sandbox_cards=None if stripe else _sandbox_cards(),
         )
         response.headers["Content-Security-Policy"] = card_policy(self.settings)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    async def portal(self, _request: Request) -> Response:
+        """The page a portal link opens; its script reads the token from the fragment."""
+        response = self._page("portal.html")
+        response.headers["Content-Security-Policy"] = PORTAL_POLICY
         response.headers["Cache-Control"] = "no-store"
         return response
 

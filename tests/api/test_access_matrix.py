@@ -75,6 +75,7 @@ CUSTOMER_WRITERS = {
 OPERATIONS = {
     # name: (document, variables(world), expected outcome per caller; "*" for the rest)
     "viewer": ("{ viewer { kind } }", lambda w: {}, {**UNAUTH, "*": "ok"}),
+    "viewer.seller": ("{ viewer { seller { name } } }", lambda w: {}, {**UNAUTH, "*": "ok"}),
     "customers": (
         "{ customers { totalCount } }",
         lambda w: {},

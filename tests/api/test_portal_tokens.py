@@ -9,13 +9,15 @@ from auth.models import PortalToken
 from auth.tokens import PORTAL_AUDIENCE, USER_AUDIENCE
 from core.clock import utcnow
 from db.scope import TenantScope
+from notifications.settings import SettingsChange, update_settings
 from schema.relay import to_global_id
+from server.demo import logo_png
 from tests.conftest import error_codes
 from tests.factories import World
 
 CREATE = """mutation($id: ID!, $ttl: Int) {
   createCustomerPortalToken(input: {customerId: $id, ttlMinutes: $ttl}) {
-    token expiresAt portalToken { id customer { name } } errors { code field }
+    token url expiresAt portalToken { id customer { name } } errors { code field }
   }
 }"""
 REVOKE = """mutation($id: ID!) {
@@ -66,6 +68,49 @@ async def test_a_portal_sees_its_own_customer_and_nothing_else(api, world: World
     assert other["data"]["node"] is None
     assert error_codes(other) == ["NOT_FOUND"]
     assert error_codes(await api("{ users { totalCount } }", token=token)) == ["FORBIDDEN"]
+
+
+async def test_the_token_comes_with_a_link_to_the_portal_page(api, settings, world: World):
+    made = await make(api, world)
+    # the token rides in the fragment: a browser sends neither it nor a Referer with it
+    assert made["url"] == f"{settings.base_url}/portal#token={made['token']}"
+    failed = await make(api, world, ttl=0)
+    assert failed["url"] is None and failed["token"] is None
+
+
+SELLER = """{ viewer { seller { name senderName logoDataUri websiteUrl replyTo addressLines } } }"""
+
+
+async def test_a_portal_sees_who_bills_it_as_its_emails_do(api, db, world: World):
+    token = (await make(api, world))["token"]
+    plain = await api(SELLER, token=token)
+    assert plain["data"]["viewer"]["seller"] == {
+        "name": "Alpha Reseller",
+        "senderName": None,
+        "logoDataUri": None,
+        "websiteUrl": None,
+        "replyTo": None,
+        "addressLines": [],
+    }
+    async with db.write(TenantScope.system()) as session:
+        await update_settings(
+            session,
+            world.a.id,
+            SettingsChange(
+                logo=logo_png("Alpha", (37, 99, 235)),
+                sender_name="Alpha Billing",
+                website_url="https://alpha.example",
+                reply_to="billing@alpha.example",
+                address="Alpha Ltd\n1 Main Street",
+            ),
+        )
+    seller = (await api(SELLER, token=token))["data"]["viewer"]["seller"]
+    assert seller["senderName"] == "Alpha Billing"
+    assert seller["logoDataUri"].startswith("data:image/png;base64,")
+    assert seller["addressLines"] == ["Alpha Ltd", "1 Main Street"]
+    # anyone else is told nothing: the reseller's own users read their settings elsewhere
+    owner = await api(SELLER, token=world.token("owner", world.a))
+    assert owner["data"]["viewer"]["seller"] is None
 
 
 async def test_portal_tokens_expire_and_can_be_revoked(api, db, world: World):

@@ -3,6 +3,7 @@ headless chromium that is never allowed to leave 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -18,6 +19,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Route, sync_playwright
+
+from tests.conftest import Postgres, _truncate
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -150,6 +153,25 @@ def _serving(tmp_path_factory: pytest.TempPathFactory, **settings: str) -> Itera
         _stop(process)
 
 
+@contextmanager
+def serving_on(
+    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """`channelbill serve` with the demo data, on SQLite or on the PostgreSQL of the run (the
+    ``backend`` fixture's): emptied, then migrated and seeded by the server itself."""
+    settings: dict[str, str] = {}
+    if backend == "postgresql":
+        pg: Postgres = request.getfixturevalue("postgres")
+        asyncio.run(_truncate(pg))
+        settings = {
+            "DATABASE_URL": pg.app_url,
+            "MIGRATION_DATABASE_URL": pg.owner_url,
+            "CHANNELBILL_SEED_DEMO": "1",
+        }
+    with _serving(tmp_path_factory, **settings) as live:
+        yield live
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The server with its default settings."""
@@ -192,8 +214,9 @@ def _chromium_executable() -> str:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+@contextmanager
+def launched_browser() -> Iterator[Browser]:
+    """The system chromium, headless, under Playwright (whose event loop runs while it does)."""
     executable = _chromium_executable()
     playwright = sync_playwright().start()
     try:
@@ -208,10 +231,17 @@ def browser() -> Iterator[Browser]:
         playwright.stop()
 
 
-@pytest.fixture
-def offline_page(browser: Browser) -> Iterator[OfflinePage]:
-    """A fresh context per test, so GraphiQL's stored headers and tabs never carry over."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with launched_browser() as launched:
+        yield launched
+
+
+@contextmanager
+def offline_tab(browser: Browser, **options: Any) -> Iterator[OfflinePage]:
+    """A tab in a fresh browser context (``options`` are the context's), held to 127.0.0.1,
+    recording script errors and console errors."""
+    context = browser.new_context(**{"viewport": {"width": 1400, "height": 900}, **options})
     context.set_default_timeout(PAGE_TIMEOUT_MS)
     page = context.new_page()
     offline = OfflinePage(page)
@@ -235,6 +265,13 @@ def offline_page(browser: Browser) -> Iterator[OfflinePage]:
         yield offline
     finally:
         context.close()
+
+
+@pytest.fixture
+def offline_page(browser: Browser) -> Iterator[OfflinePage]:
+    """A fresh context per test, so GraphiQL's stored headers and tabs never carry over."""
+    with offline_tab(browser) as offline:
+        yield offline
 
 
 @pytest.hookimpl(wrapper=True)

@@ -3,48 +3,27 @@ no MUST may fail (an error) and no SHOULD (a warning); MAYs that we leave out ar
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import LiveServer, _serving
-from tests.conftest import Postgres, _truncate
+from tests.browser.conftest import LiveServer, serving_on
+from tests.npm import installed, tool
 
 AUDIT_DIR = Path(__file__).resolve().parent
-NPM_CI_TIMEOUT_S = 300
 AUDIT_TIMEOUT_S = 120
+NEEDED_FOR = "the graphql-http audit runs on node"
 
 
 def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        reason = f"{name} not found: the graphql-http audit runs on node"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}; CI installs it (.ci/run)")
-        pytest.skip(reason)
-    return path
+    return tool(name, NEEDED_FOR)
 
 
 def _installed() -> Path:
-    """node_modules as package-lock.json pins it, installed once and kept: npm writes
-    node_modules/.package-lock.json last, so a copy newer than the lock file is a finished,
-    current install."""
-    lock = AUDIT_DIR / "package-lock.json"
-    marker = AUDIT_DIR / "node_modules" / ".package-lock.json"
-    if not marker.is_file() or marker.stat().st_mtime < lock.stat().st_mtime:
-        subprocess.run(
-            [_tool("npm"), "ci", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=AUDIT_DIR,
-            check=True,
-            timeout=NPM_CI_TIMEOUT_S,
-        )
-    return AUDIT_DIR / "node_modules"
+    return installed(AUDIT_DIR, NEEDED_FOR)
 
 
 @pytest.fixture
@@ -52,16 +31,7 @@ def live(
     backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
     """`channelbill serve` with the demo data, on SQLite or on the PostgreSQL of the run."""
-    settings: dict[str, str] = {}
-    if backend == "postgresql":
-        pg: Postgres = request.getfixturevalue("postgres")
-        asyncio.run(_truncate(pg))
-        settings = {
-            "DATABASE_URL": pg.app_url,
-            "MIGRATION_DATABASE_URL": pg.owner_url,
-            "CHANNELBILL_SEED_DEMO": "1",
-        }
-    with _serving(tmp_path_factory, **settings) as server:
+    with serving_on(backend, request, tmp_path_factory) as server:
         yield server
 
 
