@@ -21,6 +21,7 @@ from schema.catalog import CatalogMutations, CatalogQueries, Product, Vendor
 from schema.cost import CostPolicy, Credits, QueryCost
 from schema.customers import Customer, CustomerMutations, CustomerQueries
 from schema.errors import CodedErrors
+from schema.events import EventQueries
 from schema.execution import PlainFieldsExecutor
 from schema.introspection import IntrospectionForCallers
 from schema.invoices import Invoice, InvoiceMutations, InvoiceQueries, Payment
@@ -67,6 +68,7 @@ Query = merge_types(
         UserQueries,
         ApiClientQueries,
         AuditQueries,
+        EventQueries,
         CatalogQueries,
         PriceQueries,
         SubscriptionQueries,

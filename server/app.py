@@ -30,6 +30,7 @@ from db.database import Database
 from documents.links import DocumentLinks
 from documents.renderer import PdfRenderer
 from documents.service import Documents
+from events.retention import forget_events_older_than
 from jobs.housekeeping import JOB_HOUSEKEEPING, Housekeeping, schedule_housekeeping
 from jobs.runner import JobRunner
 from limits.buckets import Bucket
@@ -141,7 +142,10 @@ def build_services(settings: Settings, db: Database) -> Services:
 def build_jobs(settings: Settings, db: Database, services: Services) -> JobRunner:
     """The job table's runner: in the server's own process by default, and in every
     ``channelbill worker``; any number of them may run against one database."""
-    handlers = {**services.payments.job_handlers(), JOB_HOUSEKEEPING: Housekeeping(db)}
+    housekeeping = Housekeeping(
+        db, steps=[forget_events_older_than(settings.events_retention_days)]
+    )
+    handlers = {**services.payments.job_handlers(), JOB_HOUSEKEEPING: housekeeping}
     return JobRunner(db, handlers, poll_seconds=settings.jobs_poll_seconds)
 
 
