@@ -33,8 +33,14 @@ DELIVER_WEBHOOK = "webhook.deliver"
 _ENDPOINTS = "events.endpoints"  # session.info key: the tenant's endpoints, read once per unit
 
 
-def delivery_job_key(delivery_id: uuid.UUID, round_: int = 0) -> str:
+def delivery_job_key(delivery_id: uuid.UUID, round_: str = "0") -> str:
+    """A delivery's first job is round "0"; each redelivery is a round of its own."""
     return f"{DELIVER_WEBHOOK}:{delivery_id}:{round_}"
+
+
+def event_global_id(event_id: uuid.UUID) -> str:
+    """An event's id as the API (and a webhook's ``webhook-id``) spells it."""
+    return to_global_id("Event", event_id)
 
 
 async def record(
@@ -156,7 +162,7 @@ async def _queue_delivery(
 async def schedule_delivery(
     session: AsyncSession,
     delivery: WebhookDelivery,
-    round_: int = 0,
+    round_: str = "0",
     run_at: datetime | None = None,
 ) -> None:
     """The job that sends ``delivery`` (``round_`` counts redeliveries: each is a new job)."""

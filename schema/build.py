@@ -48,6 +48,7 @@ from schema.subscriptions import (
 )
 from schema.users import User, UserMutations, UserQueries
 from schema.viewer import ViewerQueries
+from schema.webhooks import WebhookMutations, WebhookQueries
 
 MAX_DEPTH = 12
 MAX_ALIASES = 15
@@ -69,6 +70,7 @@ Query = merge_types(
         ApiClientQueries,
         AuditQueries,
         EventQueries,
+        WebhookQueries,
         CatalogQueries,
         PriceQueries,
         SubscriptionQueries,
@@ -93,6 +95,7 @@ Mutation = merge_types(
         NotificationSettingsMutations,
         NotificationMutations,
         PaymentMutations,
+        WebhookMutations,
     ),
 )
 Mutation.__strawberry_definition__.description = "Everything that changes something."  # type: ignore[attr-defined]

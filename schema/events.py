@@ -17,8 +17,7 @@ from strawberry.scalars import JSON
 from auth import permissions as rules
 from auth.principal import PrincipalKind
 from core.errors import ValidationFailed
-from core.global_ids import to_global_id
-from events.log import EventLog
+from events.log import EventLog, event_global_id
 from events.models import Event as EventRow
 from events.types import EVENT_TYPES
 from schema.context import Info
@@ -62,7 +61,7 @@ class Event:
 
 
 def event_id(row: EventRow) -> str:
-    return to_global_id("Event", row.id)
+    return event_global_id(row.id)
 
 
 @strawberry.type(description="A page of events.")

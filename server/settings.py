@@ -90,7 +90,7 @@ class Settings:
     pdf_workers: int | None = None  # processes drawing PDFs; None: one per CPU, 0: a thread
     graphql_fast_path: bool = True  # plain fields read without graphql-core's per-field path
     events_retention_days: int = 90  # the event log keeps this many days
-    webhooks_allow_private_targets: bool = False  # tests and development: loopback, http
+    webhooks_allow_private_targets: bool = False  # loopback and http (development's default)
 
     @property
     def development(self) -> bool:
@@ -237,7 +237,9 @@ class Settings:
             pdf_workers=_int(env, "PDF_WORKERS", None),
             graphql_fast_path=_flag(env.get("GRAPHQL_FAST_PATH"), True),
             events_retention_days=_int(env, "EVENTS_RETENTION_DAYS", "90"),
-            webhooks_allow_private_targets=_flag(env.get("WEBHOOKS_ALLOW_PRIVATE_TARGETS"), False),
+            webhooks_allow_private_targets=_flag(
+                env.get("WEBHOOKS_ALLOW_PRIVATE_TARGETS"), environment == "development"
+            ),
         ).validate()
 
 
