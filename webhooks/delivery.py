@@ -22,7 +22,8 @@ from typing import Any
 
 import httpx
 import orjson
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
 from db.database import Database
@@ -56,6 +57,7 @@ RETRY_SCHEDULE: tuple[float, ...] = (
 TIMEOUT_SECONDS = 10.0
 MAX_RESPONSE_NOTE = 200
 USER_AGENT = "channelbill-webhooks/1"
+STUCK_AFTER = timedelta(minutes=10)  # past the runner's lease: that attempt is not coming
 
 
 def body_of(event: Event) -> bytes:
@@ -122,12 +124,21 @@ class WebhookSender:
                 return  # deleted with its endpoint, or done already (a repeated job)
             endpoint = await session.get(WebhookEndpoint, (job.reseller_id, delivery.endpoint_id))
             event = await session.get(Event, (job.reseller_id, delivery.event_id))
+            earlier = await self._earlier(session, delivery)
         if endpoint is None or event is None:
             return
         if endpoint.status is not EndpointStatus.ENABLED:
             await self._finish(delivery, None, "the endpoint is disabled", failed=True)
             return
-        await self._in_turn(delivery)
+        now = self.clock()
+        if earlier is not None and earlier > now - STUCK_AFTER:
+            # In order per endpoint: an earlier delivery to it is still pending (being retried,
+            # or waiting its own turn); this one goes after that one's next attempt, and says
+            # so, for the ones behind it. Not an attempt. One whose attempt is long overdue
+            # (its job lost) holds nothing up.
+            turn = max(earlier, now) + timedelta(milliseconds=10)
+            await self._postpone(delivery, turn)
+            raise Deferred(turn)
         outcome = await self._post(endpoint, event)
         if outcome.delivered:
             await self._finish(delivery, outcome, None, failed=False)
@@ -146,25 +157,22 @@ class WebhookSender:
             endpoint, f"its deliveries kept failing ({len(self.schedule) + 1} attempts: {reason})"
         )
 
-    async def _in_turn(self, delivery: WebhookDelivery) -> None:
-        """In order per endpoint: while an earlier delivery to it is still pending (being
-        retried), this one waits for that one's next attempt (Deferred, not counted as an
-        attempt)."""
-        async with self.db.read(TenantScope.system()) as session:
-            earlier = await session.scalar(
-                select(WebhookDelivery.next_attempt_at)
-                .where(
-                    WebhookDelivery.reseller_id == delivery.reseller_id,
-                    WebhookDelivery.endpoint_id == delivery.endpoint_id,
-                    WebhookDelivery.id < delivery.id,
-                    WebhookDelivery.status == WebhookDeliveryStatus.PENDING,
-                    WebhookDelivery.attempts > 0,
-                )
-                .order_by(WebhookDelivery.id)
-                .limit(1)
+    @staticmethod
+    async def _earlier(session: AsyncSession, delivery: WebhookDelivery) -> datetime | None:
+        """When the earliest delivery before this one to the same endpoint that is still
+        pending is tried next; None when there is none."""
+        found: datetime | None = await session.scalar(
+            select(WebhookDelivery.next_attempt_at)
+            .where(
+                WebhookDelivery.reseller_id == delivery.reseller_id,
+                WebhookDelivery.endpoint_id == delivery.endpoint_id,
+                WebhookDelivery.id < delivery.id,
+                WebhookDelivery.status == WebhookDeliveryStatus.PENDING,
             )
-        if earlier is not None:
-            raise Deferred(max(earlier, self.clock()) + timedelta(milliseconds=10))
+            .order_by(WebhookDelivery.id)
+            .limit(1)
+        )
+        return found
 
     def _secrets(self, endpoint: WebhookEndpoint) -> list[str]:
         found = [self.box.open(endpoint.secret)]
@@ -212,6 +220,19 @@ class WebhookSender:
         if 300 <= response.status_code < 400:
             return done(response.status_code, f"redirect ({response.status_code}) not followed")
         return done(response.status_code, None)
+
+    async def _postpone(self, delivery: WebhookDelivery, turn: datetime) -> None:
+        async with self.db.write(TenantScope.system()) as session:
+            await session.execute(
+                update(WebhookDelivery)
+                .where(
+                    WebhookDelivery.reseller_id == delivery.reseller_id,
+                    WebhookDelivery.id == delivery.id,
+                    WebhookDelivery.status == WebhookDeliveryStatus.PENDING,
+                )
+                .values(next_attempt_at=turn)
+                .execution_options(synchronize_session=False)
+            )
 
     async def _finish(
         self,

@@ -4,8 +4,10 @@ to a receiver on loopback that verifies them with the ``standardwebhooks`` packa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,9 +15,19 @@ from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from starlette.applications import Starlette
 
+from billing.models import InvoiceStatus
+from core.clock import utcnow
 from db.database import Database
 from db.scope import TenantScope
-from events.models import EndpointStatus, WebhookDelivery, WebhookEndpoint
+from events.log import event_global_id
+from events.models import (
+    EndpointStatus,
+    WebhookDelivery,
+    WebhookDeliveryStatus,
+    WebhookEndpoint,
+)
+from events.types import EVENT_TYPES
+from jobs import leases
 from jobs.runner import JobRunner
 from notifications.models import OutboxMessage
 from server.settings import Settings
@@ -24,9 +36,10 @@ from tenants.audit import Actor
 from tests.billing.drafts import retail_drafts
 from tests.catalog import make_catalog
 from tests.conftest import Api
-from tests.events import EVENTS, nodes
+from tests.events import EVENTS, nodes, stored
 from tests.events.receiver import Receiver, running_receiver
 from tests.factories import World
+from tests.notifications import eventually
 from webhooks.delivery import WebhookSender
 
 CREATE = """mutation($input: CreateWebhookEndpointInput!) {
@@ -365,3 +378,91 @@ async def test_the_secret_is_sealed_at_rest(
     async with db.read(TenantScope.system()) as session:
         [row] = list(await session.scalars(select(WebhookEndpoint)))
     assert secret not in row.secret and secret[6:] not in row.secret
+
+
+async def test_a_worker_that_dies_mid_delivery_sends_again_and_the_receiver_drops_the_repeat(
+    app: Starlette,
+    api: Api,
+    db: Database,
+    world: World,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.setattr(leases, "FINISH_ON_STOP_SECONDS", 0.05)
+    owner = world.token("owner", world.a)
+    _, secret = await create(api, owner, receiver.url, ["customer.created"])
+    receiver.secrets = [secret]
+    await customer_changes(api, owner, 1)
+
+    class DiesAfterSending(WebhookSender):
+        async def _finish(self, *args: Any, **kwargs: Any) -> None:
+            await asyncio.Event().wait()  # the process is gone before the result is recorded
+
+    services = app.state.services
+    dying = DiesAfterSending(
+        db, services.webhooks.box, services.composer, allow_private=True, schedule=(0.05,) * 9
+    )
+    first = asyncio.create_task(JobRunner(db, dying.handlers()).run_due())
+    await eventually(lambda: _true(len(receiver.received) == 1), what="the first POST")
+    first.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await first
+    async with db.read(TenantScope.system()) as session:
+        [delivery] = list(await session.scalars(select(WebhookDelivery)))
+    assert delivery.status is WebhookDeliveryStatus.PENDING  # nothing was recorded
+    # when another worker finds the lease run out
+    after_the_lease = JobRunner(
+        db, sender(app).handlers(), clock=lambda: utcnow() + timedelta(seconds=301)
+    )
+    await run_until(after_the_lease, lambda: len(receiver.received) == 2)
+    # then it was sent twice, with one webhook-id: once after de-duplication
+    assert [count for count in receiver.repeats().values()] == [2]
+    assert len(receiver.delivered()) == 1 and all(r.verified for r in receiver.received)
+    async with db.read(TenantScope.system()) as session:
+        [delivery] = list(await session.scalars(select(WebhookDelivery)))
+    assert delivery.status is WebhookDeliveryStatus.SUCCEEDED
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def test_a_billing_month_arrives_whole_and_in_order_across_an_outage(
+    app: Starlette, api: Api, db: Database, world: World, receiver: Receiver
+):
+    owner = world.token("owner", world.a)
+    _, secret = await create(api, owner, receiver.url, list(EVENT_TYPES))
+    receiver.secrets = [secret]
+    receiver.answers = [503, 502, 500, 503]  # down for the first four tries
+    since = len(await stored(db))
+    # a month: subscriptions, a billing run, every draft posted, one paid, one voided
+    shop = await make_catalog(db)
+    drafts = await retail_drafts(db, world.a.id, world.a.customers[:3], [shop.products["m365"]])
+    lifecycle = app.state.services.lifecycle
+    scope = TenantScope.tenant(world.a.id)
+    for invoice_id in drafts:
+        async with db.write(scope) as session:
+            await lifecycle.update_status(
+                session, scope, Actor.system(), invoice_id, InvoiceStatus.OPEN, notify=False
+            )
+    async with db.write(scope) as session:
+        await lifecycle.update_status(
+            session, scope, Actor.system(), drafts[0], InvoiceStatus.CLOSED, notify=False
+        )
+        await lifecycle.update_status(
+            session, scope, Actor.system(), drafts[1], InvoiceStatus.VOID, notify=False
+        )
+    month = [e for e in (await stored(db))[since:] if e.reseller_id == world.a.id]
+    assert {e.type for e in month} >= {
+        "subscription.created",
+        "invoice.created",
+        "invoice.posted",
+        "payment.succeeded",
+        "invoice.paid",
+        "invoice.voided",
+    }
+    runner = JobRunner(db, sender(app).handlers())
+    await run_until(runner, lambda: len(receiver.delivered()) == len(month))
+    got = receiver.delivered()
+    assert [r.headers["webhook-id"] for r in got] == [event_global_id(e.id) for e in month]
+    assert all(r.verified for r in receiver.received) and len(receiver.received) == len(month) + 4
