@@ -13,6 +13,7 @@ import strawberry
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from auth import permissions as rules
 from db.scope import TenantScope
 from events.models import EndpointStatus, WebhookDeliveryStatus
 from events.models import Event as EventRow
@@ -80,7 +81,11 @@ class WebhookDelivery:
     )
     delivered_at: datetime | None = strawberry.field(description="When it got a 2xx.")
     created_at: datetime = strawberry.field(description="When it was queued.")
-    event: Event | None = strawberry.field(description="What was sent (null past retention).")
+    event: Event | None = strawberry.field(
+        description=(
+            "What was sent; null past retention, and for a billing event without billing access."
+        )
+    )
 
     @classmethod
     def of(cls, row: DeliveryRow, event: EventRow | None) -> WebhookDelivery:
@@ -104,13 +109,26 @@ class WebhookDeliveryConnection(Connection[WebhookDelivery]):
     pass
 
 
+def _events_read_along(billing: bool) -> Any:
+    """The events of a page of deliveries; billing ones only for a caller with billing access
+    (an endpoint's manager may be an API client with settings:write alone)."""
+
+    async def read(
+        session: AsyncSession, scope: TenantScope, rows: Sequence[DeliveryRow]
+    ) -> Callable[[Any], WebhookDelivery]:
+        return await _with_events(session, scope, rows, billing)
+
+    return read
+
+
 async def _with_events(
-    session: AsyncSession, scope: TenantScope, rows: Sequence[DeliveryRow]
+    session: AsyncSession, scope: TenantScope, rows: Sequence[DeliveryRow], billing: bool
 ) -> Callable[[Any], WebhookDelivery]:
     ids = {row.event_id for row in rows}
-    found = await session.scalars(
-        scope.filter(select(EventRow), EventRow.reseller_id).where(EventRow.id.in_(ids))
-    )
+    statement = scope.filter(select(EventRow), EventRow.reseller_id).where(EventRow.id.in_(ids))
+    if not billing:
+        statement = statement.where(EventRow.billing.is_(False))
+    found = await session.scalars(statement)
     events = {event.id: event for event in found}
     return lambda row: WebhookDelivery.of(row, events.get(row.event_id))
 
@@ -154,7 +172,7 @@ class WebhookEndpoint:
             page_request(first, after),
             lambda row: WebhookDelivery.of(row, None),
             lambda repo: repo.of_endpoint(self.db_id),
-            read_along=_with_events,
+            read_along=_events_read_along(rules.has_billing_access(info.context.caller)),
         )
 
 
@@ -291,7 +309,12 @@ class WebhookMutations:
 
         async def create(session: AsyncSession) -> tuple[EndpointRow, str]:
             return await _service(info).create(
-                session, ctx.scope, ctx.caller.actor, input.url, input.events
+                session,
+                ctx.scope,
+                ctx.caller.actor,
+                input.url,
+                input.events,
+                billing=rules.has_billing_access(ctx.caller),
             )
 
         return await respond(
@@ -320,6 +343,7 @@ class WebhookMutations:
                 _decoded(input.endpoint_id),
                 url=input.url,
                 types=input.events,
+                billing=rules.has_billing_access(ctx.caller),
             )
 
         return await respond(info, WebhookEndpointPayload, update, _endpoint_payload)

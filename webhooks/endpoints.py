@@ -13,7 +13,7 @@ from sqlalchemy import Select, delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
-from core.errors import Conflict, NotFound, ValidationFailed
+from core.errors import Conflict, ErrorCode, Forbidden, NotFound, ValidationFailed
 from core.ids import new_id
 from db.scope import TenantScope
 from events.log import schedule_delivery
@@ -63,7 +63,8 @@ class Webhooks:
         return url
 
     @staticmethod
-    def _types(types: Sequence[str]) -> list[str]:
+    def _types(types: Sequence[str], billing: bool) -> list[str]:
+        """``billing``: the caller has billing access, and may have billing events sent out."""
         wanted = list(dict.fromkeys(types))
         if not wanted:
             raise ValidationFailed("name at least one event type", field="events")
@@ -72,6 +73,14 @@ class Webhooks:
             raise ValidationFailed(
                 f"unknown event type {unknown[0][:60]!r}; known: {', '.join(EVENT_TYPES)}",
                 field="events",
+            )
+        withheld = [t for t in wanted if EVENT_TYPES[t] and not billing]
+        if withheld:
+            raise Forbidden(
+                f"{withheld[0]} is billing data: only a caller with billing access (API"
+                " clients: billing:read) may have it sent",
+                field="events",
+                code=ErrorCode.BILLING_ACCESS_REQUIRED,
             )
         return wanted
 
@@ -88,10 +97,12 @@ class Webhooks:
         actor: Actor,
         url: str,
         types: Sequence[str],
+        *,
+        billing: bool = True,
     ) -> tuple[WebhookEndpoint, str]:
         """A new, enabled endpoint and its signing secret (the only time it is shown)."""
         reseller_id = self._reseller(scope)
-        wanted = self._types(types)
+        wanted = self._types(types, billing)
         await self._check_url(url)
         repository = EndpointRepository(session, scope)
         if await repository.count(repository.select()) >= MAX_ENDPOINTS:
@@ -136,12 +147,13 @@ class Webhooks:
         *,
         url: str | None = None,
         types: Sequence[str] | None = None,
+        billing: bool = True,
     ) -> WebhookEndpoint:
         endpoint = await self.get(session, scope, endpoint_id)
         if url is not None:
             endpoint.url = await self._check_url(url)
         if types is not None:
-            endpoint.event_types = self._types(types)
+            endpoint.event_types = self._types(types, billing)
         endpoint.updated_at = self.clock()
         await session.flush()
         record(

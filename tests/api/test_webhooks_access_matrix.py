@@ -11,8 +11,13 @@ import pytest
 from sqlalchemy import select, update
 from starlette.applications import Starlette
 
+from auth.models import ApiClient
+from auth.repositories import digest
+from auth.tokens import USER_AUDIENCE
+from core.ids import new_id
 from db.database import Database
 from db.scope import TenantScope
+from events import log as events
 from events.models import WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint
 from tenants import services
 from tenants.audit import Actor
@@ -122,3 +127,58 @@ async def test_access(api, db: Database, world: World, hooks: Hooks, operation, 
     assert result == expected.get(caller, expected["*"]), body
     if result != "ok":
         assert await _state(db) == before
+
+
+async def test_a_settings_client_without_billing_access_has_no_billing_events_sent_or_shown(
+    api, app: Starlette, db: Database, world: World, hooks: Hooks
+):  # type: ignore[no-untyped-def]
+    # given an API client of A with settings:write and no billing scope
+    async with db.write(TenantScope.tenant(world.a.id)) as session:
+        client = ApiClient(
+            reseller_id=world.a.id,
+            id=new_id(),
+            name="settings only",
+            client_id="cb_alpha_settings",
+            secret_hash=digest("s3cret-settings-only-0123456789"),
+            scopes="settings:write",
+        )
+        session.add(client)
+    who = world.signer.issue(
+        f"client:{client.id}", USER_AUDIENCE, 900, rid=str(world.a.id), scope=client.scopes
+    ).token
+    create = """mutation($events: [String!]!) { createWebhookEndpoint(input: {
+        url: "https://8.8.4.4/in", events: $events }) { secret errors { code field } } }"""
+    # then it may have customer events sent, not invoice events
+    body = await api(create, {"events": ["customer.created"]}, who)
+    assert body["data"]["createWebhookEndpoint"]["errors"] == []
+    body = await api(create, {"events": ["customer.created", "invoice.paid"]}, who)
+    made = body["data"]["createWebhookEndpoint"]
+    assert made["errors"] == [{"code": "BILLING_ACCESS_REQUIRED", "field": "events"}]
+    assert made["secret"] is None
+    # and an endpoint's deliveries show it no billing event's payload
+    scope = TenantScope.tenant(world.a.id)
+    async with db.write(scope) as session:
+        endpoint, _ = await app.state.services.webhooks.create(
+            session, scope, Actor.system(), "https://8.8.8.8/billing", ["invoice.created"]
+        )
+        await record_invoice_event_for(session, world)
+    query = """query($id: ID!) { webhookEndpoint(id: $id) {
+        deliveries { edges { node { status event { type payload } } } } } }"""
+    variables = {"id": gid("WebhookEndpoint", endpoint.id)}
+    shown = await api(query, variables, who)
+    [edge] = shown["data"]["webhookEndpoint"]["deliveries"]["edges"]
+    assert edge["node"]["event"] is None
+    owner = await api(query, variables, world.token("owner", world.a))
+    [edge] = owner["data"]["webhookEndpoint"]["deliveries"]["edges"]
+    assert edge["node"]["event"]["type"] == "invoice.created"
+
+
+async def record_invoice_event_for(session, world: World) -> None:  # type: ignore[no-untyped-def]
+    await events.record(
+        session,
+        "invoice.created",
+        reseller_id=world.a.id,
+        object_type="Invoice",
+        object_id=new_id(),
+        payload={"status": "DRAFT"},
+    )
