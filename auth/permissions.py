@@ -87,3 +87,18 @@ def can_grant_billing_access(principal: Principal) -> bool:
     if principal.is_platform_admin:
         return True
     return principal.is_user and (principal.role is Role.OWNER or principal.billing_access)
+
+
+def can_read_events(principal: Principal) -> bool:
+    """The event log: whoever reads the tenant's data or its billing (each sees its part)."""
+    return can_read_customers(principal) or has_billing_access(principal)
+
+
+def can_manage_webhooks(principal: Principal) -> bool:
+    """Webhook endpoints carry billing events out: the OWNER, an ADMIN with billing access, an
+    API client with ``settings:write``. A reseller's own: platform admins have no endpoints."""
+    if principal.is_user:
+        return principal.role is Role.OWNER or (
+            principal.role is Role.ADMIN and principal.billing_access
+        )
+    return _client_has(principal, "settings:write")

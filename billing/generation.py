@@ -24,13 +24,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ARRAY, Table, bindparam, cast, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing import money
+from billing import money, snapshots
 from billing.bounds import AmountOutOfRange, checked, fits
 from billing.models import (
     Invoice,
@@ -48,6 +49,8 @@ from core.currency import minor_units
 from core.errors import DomainError, ErrorCode, Problem, ValidationFailed
 from core.ids import new_id
 from db.scope import TenantScope
+from events import log as events
+from events.models import Event
 from tenants.audit import Actor, record
 from tenants.models import Customer, Reseller
 
@@ -509,6 +512,19 @@ class BillingRun:
             (InvoiceCharge.__table__, charges),
         ):
             await self._write(table, rows)  # type: ignore[arg-type]
+        recorded = [
+            events.new_row(
+                "invoice.created",
+                reseller_id=row["reseller_id"],
+                object_type="Invoice",
+                object_id=row["id"],
+                payload=snapshots.invoice(SimpleNamespace(**row)),
+                customer_id=row["customer_id"],
+            )
+            for row in invoices
+        ]
+        await self._write(Event.__table__, recorded)  # type: ignore[arg-type]
+        await events.fan_out(self.session, recorded)
         result.created = [row["id"] for row in invoices]
         return made
 

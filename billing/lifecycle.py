@@ -16,11 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing import snapshots
 from billing.invoices import (
     FieldDefinitionRepository,
     InvoiceCounterRepository,
@@ -42,6 +44,7 @@ from core.errors import DomainError, ErrorCode, Forbidden, NotFound, Problem, Va
 from core.ids import new_id
 from core.validation import normalize_email, required_text
 from db.scope import PLATFORM_TENANT_ID, TenantScope
+from events import log as events
 from jobs import queue
 from notifications.branding import Branding, branding_of
 from notifications.emails import Composer, InvoiceFacts
@@ -60,6 +63,12 @@ _FORWARD: dict[InvoiceStatus, tuple[InvoiceStatus, ...]] = {
 _ACTIONS = {
     InvoiceStatus.OPEN: "invoice.posted",
     InvoiceStatus.CLOSED: "invoice.closed",
+    InvoiceStatus.VOID: "invoice.voided",
+}
+# The event integrators see for each status (events.types).
+_EVENT_TYPES = {
+    InvoiceStatus.OPEN: "invoice.posted",
+    InvoiceStatus.CLOSED: "invoice.paid",
     InvoiceStatus.VOID: "invoice.voided",
 }
 # The email of each status: what the buyer is told, and the event a seller may turn off.
@@ -138,20 +147,21 @@ class InvoiceLifecycle:
         elif status is InvoiceStatus.CLOSED:
             due = invoice.total - invoice.amount_paid
             if due > 0:
-                session.add(
-                    Payment(
-                        reseller_id=invoice.reseller_id,
-                        id=new_id(),
-                        invoice_id=invoice.id,
-                        customer_id=invoice.customer_id,
-                        amount=due,
-                        currency=invoice.currency,
-                        method=PaymentMethodKind.OUT_OF_BAND,
-                        status=PaymentStatus.SUCCEEDED,
-                        attempt=1,
-                        paid_at=now,
-                    )
+                payment = Payment(
+                    reseller_id=invoice.reseller_id,
+                    id=new_id(),
+                    invoice_id=invoice.id,
+                    customer_id=invoice.customer_id,
+                    amount=due,
+                    currency=invoice.currency,
+                    method=PaymentMethodKind.OUT_OF_BAND,
+                    status=PaymentStatus.SUCCEEDED,
+                    attempt=1,
+                    paid_at=now,
                 )
+                session.add(payment)
+                await session.flush()
+                await record_payment_event(session, payment)
             invoice.amount_paid = invoice.total
             invoice.closed_at = now
         elif status is InvoiceStatus.VOID:
@@ -172,6 +182,7 @@ class InvoiceLifecycle:
             status_to=str(status),
             notify=notify,
         )
+        await record_invoice_event(session, _EVENT_TYPES[status], invoice)
         if notify:
             await self._notify(session, scope, invoice, _STATUS_EVENTS[status], brand)
         return invoice
@@ -229,6 +240,7 @@ class InvoiceLifecycle:
             document_id=invoice.document_id,
             total=str(invoice.total),
         )
+        await record_invoice_event(session, "invoice.discarded", invoice)
         return invoice
 
     async def set_custom_fields(
@@ -552,3 +564,31 @@ async def remove_custom_field(
         key=row.key,
     )
     return row
+
+
+async def record_invoice_event(session: AsyncSession, type_: str, invoice: Invoice | Any) -> None:
+    """``invoice``: an Invoice, or a billing run's new row with its attributes."""
+    await events.record(
+        session,
+        type_,
+        reseller_id=invoice.reseller_id,
+        object_type="Invoice",
+        object_id=invoice.id,
+        payload=snapshots.invoice(invoice),
+        customer_id=invoice.customer_id,
+    )
+
+
+async def record_payment_event(session: AsyncSession, payment: Payment) -> None:
+    """payment.succeeded or payment.failed, once the attempt has its outcome."""
+    if payment.status is PaymentStatus.PENDING:
+        return
+    await events.record(
+        session,
+        "payment.succeeded" if payment.status is PaymentStatus.SUCCEEDED else "payment.failed",
+        reseller_id=payment.reseller_id,
+        object_type="Payment",
+        object_id=payment.id,
+        payload=snapshots.payment(payment),
+        customer_id=payment.customer_id,
+    )

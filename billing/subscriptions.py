@@ -13,12 +13,14 @@ from sqlalchemy import Select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing import snapshots
 from billing.catalog import amount
 from billing.models import Product, ProductKind, Subscription, UsageRecord
 from core.errors import ErrorCode, NotFound, Problem, ValidationFailed
 from core.ids import new_id
 from core.validation import optional_text
 from db.scope import TenantScope
+from events import log as events
 from tenants.models import Customer
 from tenants.repositories import CustomerRepository, ScopedRepository
 
@@ -126,7 +128,20 @@ async def create_subscription(
         )
     )
     await session.flush()
+    await _subscription_event(session, "subscription.created", row)
     return row
+
+
+async def _subscription_event(session: AsyncSession, type_: str, row: Subscription) -> None:
+    await events.record(
+        session,
+        type_,
+        reseller_id=row.reseller_id,
+        object_type="CustomerSubscription",
+        object_id=row.id,
+        payload=snapshots.subscription(row),
+        customer_id=row.customer_id,
+    )
 
 
 async def _subscription(
@@ -168,6 +183,7 @@ async def end_subscription(
         )
     row.end_date = end_date
     await session.flush()
+    await _subscription_event(session, "subscription.ended", row)
     return row
 
 
@@ -251,4 +267,21 @@ async def record_usage(
             field="reference",
             code=ErrorCode.CONFLICT,
         ) from None
+    await _usage_event(session, [r.record for r in results if not r.duplicate])
     return results
+
+
+async def _usage_event(session: AsyncSession, rows: Sequence[UsageRecord]) -> None:
+    """One event for one recording call, however many records it holds (none: no event)."""
+    if not rows:
+        return
+    customers = {row.customer_id for row in rows}
+    await events.record(
+        session,
+        "usage.recorded",
+        reseller_id=rows[0].reseller_id,
+        object_type="UsageRecord",
+        object_id=rows[0].id,
+        payload={"records": [snapshots.usage_record(row) for row in rows]},
+        customer_id=customers.pop() if len(customers) == 1 else None,
+    )

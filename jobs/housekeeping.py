@@ -1,17 +1,19 @@
 """Housekeeping, once a day: forget what no longer counts. Expired idempotency keys, rate-limit
 rows idle for a day (a drained bucket and a forgotten back-off are the same as no row), and
-finished jobs older than a month. Each run queues the next, keyed by its date, so however many
+finished jobs older than a month, and what each further step it is given forgets (the event
+log's old events). Each run queues the next, keyed by its date, so however many
 workers start it there is one run a day."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, or_
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
 from db.database import Database
@@ -26,6 +28,9 @@ JOB_HOUSEKEEPING = "housekeeping"
 IDLE_LIMITS = timedelta(days=1)
 KEEP_FINISHED_JOBS = timedelta(days=30)
 log = logging.getLogger("channelbill.jobs")
+# A further step: deletes what it keeps no longer, as of ``now``; how many rows. Its __name__
+# names them in the log line.
+Step = Callable[[AsyncSession, datetime], Awaitable[int]]
 
 
 def _key(day: datetime) -> str:
@@ -52,8 +57,10 @@ class Housekeeping:
         *,
         clock: Callable[[], datetime] = utcnow,
         epoch: Callable[[], float] = time.time,
+        steps: Sequence[Step] = (),
     ) -> None:
         self.db = db
+        self.steps = list(steps)
         self.clock = clock
         self.epoch = epoch
 
@@ -83,6 +90,7 @@ class Housekeeping:
                     )
                 ),
             ).rowcount
+            further = {step.__name__: await step(session, now) for step in self.steps}
             tomorrow = (now + timedelta(days=1)).replace(hour=3, minute=0, second=0, microsecond=0)
             await queue.schedule(
                 session,
@@ -92,8 +100,9 @@ class Housekeeping:
                 run_at=tomorrow,
             )
         log.info(
-            "housekeeping: %d idempotency keys, %d rate-limit rows, %d finished jobs removed",
+            "housekeeping: %d idempotency keys, %d rate-limit rows, %d finished jobs removed%s",
             keys,
             limits,
             jobs,
+            "".join(f", {count} {name}" for name, count in further.items()),
         )

@@ -40,6 +40,15 @@ class RetryLater(Exception):
         self.seconds = seconds
 
 
+class Deferred(Exception):
+    """Not this job's turn yet (an earlier one of the same queue must go first): run it again
+    at ``run_at``; the attempt is not counted and nothing failed."""
+
+    def __init__(self, run_at: datetime) -> None:
+        super().__init__(f"deferred to {run_at.isoformat()}")
+        self.run_at = run_at
+
+
 @dataclass(frozen=True, slots=True)
 class ClaimedJob:
     id: uuid.UUID
@@ -135,6 +144,9 @@ class JobRunner(LeasedWorker[ClaimedJob]):
             await handler(item)
         except RetryLater as later:
             await self._again(item, later.reason, later.seconds)
+            return
+        except Deferred as deferred:
+            await self._record(item, run_at=deferred.run_at, attempts=item.attempts - 1)
             return
         except Exception as error:
             log.exception("job %s (%s) failed on attempt %d", item.id, item.kind, item.attempts)

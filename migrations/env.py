@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 import auth.models  # noqa: F401
 import billing.models  # noqa: F401
 import documents.models  # noqa: F401
+import events.models  # noqa: F401
 import jobs.models  # noqa: F401
 import limits.models  # noqa: F401
 import notifications.models  # noqa: F401

@@ -42,6 +42,7 @@ from core.clock import utcnow
 from db.database import Database
 from db.scope import TenantScope
 from jobs.leases import LeasedWorker, backoff_seconds, claim_statement
+from notifications.events import record_failure
 from notifications.models import DeliveryStatus, OutboxMessage
 from notifications.transports import (
     DeliveryFailure,
@@ -270,6 +271,8 @@ class Dispatcher(LeasedWorker[Claimed]):
         )
         async with self.db.write(TenantScope.system()) as session:
             result = cast(CursorResult[Any], await session.execute(record))
+            if result.rowcount == 1 and values.get("status") == DeliveryStatus.FAILED:
+                await record_failure(session, item.id)
         if result.rowcount == 0:
             log.warning("outbox message %s was claimed again before its result was in", item.id)
         elif failure is None:

@@ -240,6 +240,27 @@ class Composer:
             invited_by=invited_by,
         )
 
+    def webhook_disabled(
+        self,
+        to: str,
+        brand: Branding,
+        *,
+        organisation: str,
+        url: str,
+        reason: str,
+        prefix: str = "",
+    ) -> EmailMessage:
+        """To a reseller's OWNER: one of its webhook endpoints was disabled, and why."""
+        return self.compose(
+            "webhook_disabled",
+            to,
+            f"{prefix}A webhook endpoint of {organisation} was disabled",
+            brand,
+            organisation=organisation,
+            url=url,
+            reason=reason,
+        )
+
     def sample(
         self,
         event: NotificationEvent,
@@ -285,6 +306,15 @@ class Composer:
                 brand,
                 buyer=invoice.buyer,
                 amount_due=amount(invoice.amount_due, currency),
+                prefix=TEST_PREFIX,
+            )
+        if event is NotificationEvent.WEBHOOK_DISABLED:
+            return self.webhook_disabled(
+                to,
+                brand,
+                organisation=organisation,
+                url="https://hooks.example.com/channelbill",
+                reason="it answered 503 Service Unavailable to every attempt for three days",
                 prefix=TEST_PREFIX,
             )
         return self.invitation(

@@ -89,6 +89,7 @@ class NotificationEvent(enum.StrEnum):
     ACCOUNT_DEACTIVATED = "ACCOUNT_DEACTIVATED"
     ACCOUNT_REACTIVATED = "ACCOUNT_REACTIVATED"
     INVITATION = "INVITATION"
+    WEBHOOK_DISABLED = "WEBHOOK_DISABLED"  # to a reseller's OWNER: its endpoint kept failing
 
 
 class NotificationSettings(Base):

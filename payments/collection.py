@@ -29,7 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.invoices import InvoiceRepository
-from billing.lifecycle import COLLECT_INVOICE, InvoiceLifecycle
+from billing.lifecycle import COLLECT_INVOICE, InvoiceLifecycle, record_payment_event
 from billing.models import (
     Invoice,
     InvoiceKind,
@@ -277,6 +277,7 @@ class Collector:
                 attempt=payment.attempt,
                 trigger=str(payment.trigger),
             )
+            await record_payment_event(session, payment)
             if invoice.amount_paid >= invoice.total and invoice.status is InvoiceStatus.OPEN:
                 await self.lifecycle.update_status(
                     session, TenantScope.system(), actor, invoice.id, InvoiceStatus.CLOSED
@@ -285,6 +286,7 @@ class Collector:
             payment.status = PaymentStatus.FAILED
             payment.failure_reason = (result.failure_reason or "declined")[:300]
             payment.decline_code = result.decline_code
+            await record_payment_event(session, payment)
             record(
                 session,
                 actor,

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing.lifecycle import facts_of
 from billing.models import Invoice
 from db.scope import TenantScope
+from events import log as events
 from jobs import queue
 from notifications.branding import branding_of
 from notifications.emails import Composer, amount
@@ -31,6 +32,7 @@ from notifications.models import NotificationEvent
 from notifications.outbox import enqueue
 from payments.repositories import card_on_file, in_dunning
 from payments.schedule import RetryPolicy, upcoming_evening
+from tenants import snapshots
 from tenants.audit import Actor, record
 from tenants.models import AccountStatus, Reseller
 from tenants.repositories import UserRepository
@@ -116,6 +118,7 @@ class Dunning:
                     reason=failure.reason,
                     retries=reseller.dunning_retries,
                 )
+                await _account_event(session, "account.deactivated", reseller)
                 await self._account_email(session, reseller, NotificationEvent.ACCOUNT_DEACTIVATED)
             return reseller.status
         reseller.status = AccountStatus.PAST_DUE
@@ -139,6 +142,7 @@ class Dunning:
                 reseller.id,
                 reason=failure.reason,
             )
+            await _account_event(session, "account.past_due", reseller)
         if scheduled:
             record(
                 session,
@@ -175,6 +179,7 @@ class Dunning:
                 status_from=str(before),
             )
         if before is AccountStatus.DEACTIVATED:
+            await _account_event(session, "account.reactivated", reseller)
             await self._account_email(session, reseller, NotificationEvent.ACCOUNT_REACTIVATED)
         return before is not AccountStatus.ACTIVE
 
@@ -209,6 +214,7 @@ class Dunning:
             status_from=str(before),
             retry_at=retry_at.isoformat() if retry_at else None,
         )
+        await _account_event(session, "account.reactivated", reseller)
         await self._account_email(session, reseller, NotificationEvent.ACCOUNT_REACTIVATED)
         return retry_at
 
@@ -313,3 +319,14 @@ class Dunning:
                 about_type="Reseller",
                 about_id=reseller.id,
             )
+
+
+async def _account_event(session: AsyncSession, type_: str, reseller: Reseller) -> None:
+    await events.record(
+        session,
+        type_,
+        reseller_id=reseller.id,
+        object_type="Reseller",
+        object_id=reseller.id,
+        payload=snapshots.account(reseller),
+    )

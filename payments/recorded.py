@@ -13,7 +13,7 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.invoices import InvoiceRepository
-from billing.lifecycle import InvoiceLifecycle
+from billing.lifecycle import InvoiceLifecycle, record_payment_event
 from billing.models import (
     InvoiceKind,
     InvoiceStatus,
@@ -142,6 +142,7 @@ class RecordedPayments:
             method=str(method),
             reference=payment.reference,
         )
+        await record_payment_event(session, payment)
         if invoice.amount_paid >= invoice.total:
             await self.lifecycle.update_status(
                 session, scope, actor, invoice.id, InvoiceStatus.CLOSED

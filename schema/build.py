@@ -22,6 +22,7 @@ from schema.compiled import CompiledExecutor
 from schema.cost import CostPolicy, Credits, QueryCost
 from schema.customers import Customer, CustomerMutations, CustomerQueries
 from schema.errors import CodedErrors
+from schema.events import EventQueries
 from schema.execution import PlainFieldsExecutor
 from schema.introspection import IntrospectionForCallers
 from schema.invoices import Invoice, InvoiceMutations, InvoiceQueries, Payment
@@ -48,6 +49,7 @@ from schema.subscriptions import (
 )
 from schema.users import User, UserMutations, UserQueries
 from schema.viewer import ViewerQueries
+from schema.webhooks import WebhookMutations, WebhookQueries
 
 MAX_DEPTH = 12
 MAX_ALIASES = 15
@@ -68,6 +70,8 @@ Query = merge_types(
         UserQueries,
         ApiClientQueries,
         AuditQueries,
+        EventQueries,
+        WebhookQueries,
         CatalogQueries,
         PriceQueries,
         SubscriptionQueries,
@@ -92,6 +96,7 @@ Mutation = merge_types(
         NotificationSettingsMutations,
         NotificationMutations,
         PaymentMutations,
+        WebhookMutations,
     ),
 )
 Mutation.__strawberry_definition__.description = "Everything that changes something."  # type: ignore[attr-defined]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -49,6 +50,8 @@ from tenants.repositories import (
     UserRepository,
 )
 from tenants.scope import scope_for
+from webhooks.endpoints import Webhooks
+from webhooks.sealed import SecretBox
 
 M = TypeVar("M")
 
@@ -69,6 +72,7 @@ class Services:
     development: bool = False
     throttle: Throttle = None  # type: ignore[assignment]  # built on ``db`` unless given
     payments: PaymentServices = None  # type: ignore[assignment]  # built (sandbox) unless given
+    webhooks: Webhooks = None  # type: ignore[assignment]  # built unless given
 
     def __post_init__(self) -> None:
         if self.throttle is None:
@@ -84,6 +88,9 @@ class Services:
                 card_url=self.links.base_url + "/billing/card",
             )
             object.__setattr__(self, "payments", payments)
+        if self.webhooks is None:
+            # Secrets sealed under a key of this process only: the app passes its own.
+            object.__setattr__(self, "webhooks", Webhooks(SecretBox(secrets.token_hex(32))))
 
 
 class Loaders:

@@ -48,6 +48,8 @@ NotificationEvent = described_enum(
         " bills.",
         models.NotificationEvent.ACCOUNT_REACTIVATED: "The account may be used again.",
         models.NotificationEvent.INVITATION: "A new user's invitation, with its activation link.",
+        models.NotificationEvent.WEBHOOK_DISABLED: "A webhook endpoint was disabled after its"
+        " deliveries kept failing (to the reseller's OWNER; sent whatever the settings say).",
     },
 )
 

@@ -138,3 +138,15 @@ def billing_mutation(*, description: str) -> Any:
         permission_classes=[CanWriteBilling],
         directives=[BillingAccess()],
     )
+
+
+class CanReadEvents(Rule):
+    rule = staticmethod(rules.can_read_events)
+
+
+class CanManageWebhooks(Rule):
+    rule = staticmethod(rules.can_manage_webhooks)
+    message = (
+        "only the OWNER, an ADMIN with billing access or an API client with settings:write"
+        " may manage webhook endpoints"
+    )

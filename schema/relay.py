@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -14,6 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types.nodes import FragmentSpread, InlineFragment
 
 from core.errors import NotFound, ValidationFailed
+from core.global_ids import decode_text as _unb64
+from core.global_ids import encode_text as _b64
+from core.global_ids import from_global_id as from_global_id
+from core.global_ids import to_global_id as to_global_id
 from db.pagination import Page, PageRequest
 from db.scope import TenantScope
 
@@ -21,27 +24,6 @@ if TYPE_CHECKING:
     from schema.context import Info
 
 T = TypeVar("T")
-
-
-def _b64(text: str) -> str:
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-def _unb64(text: str) -> str:
-    padded = text + "=" * (-len(text) % 4)
-    return base64.urlsafe_b64decode(padded.encode()).decode()
-
-
-def to_global_id(type_name: str, id_: uuid.UUID) -> str:
-    return _b64(f"{type_name}:{id_.hex}")
-
-
-def from_global_id(global_id: str) -> tuple[str, uuid.UUID] | None:
-    try:
-        type_name, _, raw = _unb64(global_id).partition(":")
-        return type_name, uuid.UUID(hex=raw)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        return None
 
 
 def decode_id(global_id: str, type_name: str, *, field: str) -> uuid.UUID:

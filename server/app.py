@@ -31,6 +31,7 @@ from db.database import Database
 from documents.links import DocumentLinks
 from documents.renderer import PdfRenderer
 from documents.service import Documents
+from events.retention import forget_events_older_than
 from jobs.housekeeping import JOB_HOUSEKEEPING, Housekeeping, schedule_housekeeping
 from jobs.runner import JobRunner
 from limits.buckets import Bucket
@@ -59,6 +60,9 @@ from server.persisted import PersistedQueries, load_trusted
 from server.settings import Settings
 from server.stripe_webhooks import StripeWebhooks
 from tenants.rls import check_app_role
+from webhooks.delivery import WebhookSender
+from webhooks.endpoints import Webhooks
+from webhooks.sealed import SecretBox
 
 log = logging.getLogger("channelbill")
 
@@ -106,8 +110,10 @@ def build_services(settings: Settings, db: Database) -> Services:
             payment_terms_days=settings.payment_terms_days,
         ),
     )
+    box = SecretBox(settings.secret_key)
     return Services(
         db=db,
+        webhooks=Webhooks(box, allow_private=settings.webhooks_allow_private_targets),
         authenticator=Authenticator(
             signer,
             TokenPolicy(settings.access_token_ttl_seconds, settings.refresh_token_ttl_seconds),
@@ -142,7 +148,21 @@ def build_services(settings: Settings, db: Database) -> Services:
 def build_jobs(settings: Settings, db: Database, services: Services) -> JobRunner:
     """The job table's runner: in the server's own process by default, and in every
     ``channelbill worker``; any number of them may run against one database."""
-    handlers = {**services.payments.job_handlers(), JOB_HOUSEKEEPING: Housekeeping(db)}
+    housekeeping = Housekeeping(
+        db, steps=[forget_events_older_than(settings.events_retention_days)]
+    )
+    sender = WebhookSender(
+        db,
+        services.webhooks.box,
+        services.composer,
+        platform_name=settings.platform_name,
+        allow_private=settings.webhooks_allow_private_targets,
+    )
+    handlers = {
+        **services.payments.job_handlers(),
+        **sender.handlers(),
+        JOB_HOUSEKEEPING: housekeeping,
+    }
     return JobRunner(db, handlers, poll_seconds=settings.jobs_poll_seconds)
 
 

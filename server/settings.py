@@ -90,6 +90,8 @@ class Settings:
     pdf_workers: int | None = None  # processes drawing PDFs; None: one per CPU, 0: a thread
     graphql_fast_path: bool = True  # plain fields read without graphql-core's per-field path
     graphql_compiled: bool = True  # known selections answered by generated builders
+    events_retention_days: int = 90  # the event log keeps this many days
+    webhooks_allow_private_targets: bool = False  # loopback and http (development's default)
 
     @property
     def development(self) -> bool:
@@ -156,6 +158,8 @@ class Settings:
             raise SettingsError("PAYMENT_RETRY_HOUR must be an hour of the day, 0 to 23")
         if self.jobs_poll_seconds <= 0:
             raise SettingsError("JOBS_POLL_SECONDS must be positive")
+        if not 1 <= self.events_retention_days <= 3650:
+            raise SettingsError("EVENTS_RETENTION_DAYS must be between 1 and 3650")
         if self.pdf_workers is not None and not 0 <= self.pdf_workers <= 64:
             raise SettingsError("PDF_WORKERS must be between 0 and 64")
         backend = make_url(self.database_url).get_backend_name()
@@ -234,6 +238,10 @@ class Settings:
             pdf_workers=_int(env, "PDF_WORKERS", None),
             graphql_fast_path=_flag(env.get("GRAPHQL_FAST_PATH"), True),
             graphql_compiled=_flag(env.get("GRAPHQL_COMPILED"), True),
+            events_retention_days=_int(env, "EVENTS_RETENTION_DAYS", "90"),
+            webhooks_allow_private_targets=_flag(
+                env.get("WEBHOOKS_ALLOW_PRIVATE_TARGETS"), environment == "development"
+            ),
         ).validate()
 
 

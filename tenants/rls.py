@@ -9,7 +9,8 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-import jobs.models  # noqa: F401  (register their tables on the metadata)
+import events.models  # noqa: F401  (register their tables on the metadata)
+import jobs.models  # noqa: F401
 import limits.models  # noqa: F401
 import notifications.models  # noqa: F401
 import tenants.audit

@@ -21,6 +21,8 @@ from core.validation import (
     required_text,
 )
 from db.scope import TenantScope
+from events import log as events
+from tenants import snapshots
 from tenants.models import AccountStatus, Customer, Reseller, Role, User, UserStatus
 from tenants.repositories import CustomerRepository, ResellerRepository, UserRepository
 
@@ -168,7 +170,20 @@ async def create_customer(
     customer = Customer(reseller_id=reseller_id, id=new_id(), status=AccountStatus.ACTIVE, **values)
     CustomerRepository(session, scope).add(customer)
     await session.flush()
+    await _customer_event(session, "customer.created", customer)
     return customer
+
+
+async def _customer_event(session: AsyncSession, type_: str, customer: Customer) -> None:
+    await events.record(
+        session,
+        type_,
+        reseller_id=customer.reseller_id,
+        object_type="Customer",
+        object_id=customer.id,
+        payload=snapshots.customer(customer),
+        customer_id=customer.id,
+    )
 
 
 async def update_customer(
@@ -194,4 +209,6 @@ async def update_customer(
     for name, value in values.items():
         setattr(customer, name, value)
     await session.flush()
+    if values:
+        await _customer_event(session, "customer.updated", customer)
     return customer

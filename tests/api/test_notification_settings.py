@@ -144,6 +144,7 @@ async def test_a_reseller_overrides_the_platform_value_by_value(api: Api, world:
         "ACCOUNT_DEACTIVATED",
         "ACCOUNT_REACTIVATED",
         "INVITATION",
+        "WEBHOOK_DISABLED",
     ]
 
     # when A clears its sender name (null), it falls back; what was left out stays

@@ -16,7 +16,7 @@ from db.scope import PLATFORM_TENANT_ID, TenantScope
 from jobs import queue
 from jobs.housekeeping import JOB_HOUSEKEEPING, Housekeeping, schedule_housekeeping
 from jobs.models import Job, JobStatus
-from jobs.runner import ClaimedJob, JobRunner, RetryLater
+from jobs.runner import ClaimedJob, Deferred, JobRunner, RetryLater
 from limits.models import IdempotencyKey, RateLimit
 from tests.factories import World
 from tests.payments.harness import Clock
@@ -86,6 +86,28 @@ async def test_retry_later_backs_off_then_gives_up(db: Database, world: World):
     await runner.run_due()
     job = await _job(db, "k")
     assert (job.status, job.attempts) == (JobStatus.FAILED, 3) and calls == [1, 2, 3]
+
+
+async def test_a_deferred_job_waits_without_spending_an_attempt(db: Database, world: World):
+    clock = Clock(T0)
+    seen: list[int] = []
+
+    async def not_yet(job: ClaimedJob) -> None:
+        seen.append(job.attempts)
+        if len(seen) < 4:
+            raise Deferred(clock() + timedelta(seconds=5))
+
+    runner = JobRunner(db, {"test": not_yet}, clock=clock, max_attempts=2)
+    await _schedule(db, world.a.id, "k", T0)
+    for _ in range(3):
+        assert await runner.run_due() == 1
+        job = await _job(db, "k")
+        assert (job.status, job.attempts, job.last_error) == (JobStatus.QUEUED, 0, None)
+        assert job.run_at == clock.now + timedelta(seconds=5)
+        assert await runner.run_due() == 0  # not before then
+        clock.advance(seconds=5)
+    assert await runner.run_due() == 1
+    assert (await _job(db, "k")).status is JobStatus.DONE and seen == [1, 1, 1, 1]
 
 
 async def test_an_unexpected_error_is_retried_without_its_text(db: Database, world: World):

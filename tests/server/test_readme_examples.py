@@ -31,6 +31,7 @@ from db.database import Database
 from db.scope import TenantScope
 from notifications.models import NotificationEvent, OutboxMessage
 from server.demo import logo_png, seed_demo
+from server.settings import Settings
 from tests.conftest import Api
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -389,6 +390,12 @@ def test_the_readme_has_examples_to_run():
     examples = list(extract(README.read_text(encoding="utf-8")))
     assert sum(e.kind == "graphql" for e in examples) >= 20
     assert any("/oauth/token" in e.text for e in examples if e.kind == "curl")
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """As `scripts/serve` runs (development): webhook endpoints on loopback are allowed."""
+    return settings.with_(webhooks_allow_private_targets=True)
 
 
 @pytest.fixture
