@@ -152,6 +152,8 @@ class Context:
     loaders: Loaders = field(init=False)
     request: Any = None
     response: Any = None
+    # A WebSocket's connection_init payload (graphql-transport-ws): its Authorization
+    connection_params: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.act_as(self.principal)
