@@ -3,18 +3,23 @@ each time it changes. (Customers' subscriptions to products are schema/subscript
 
 Both follow the log by position (events/stream.py), woken by events/feed.py, so a stream
 sees every event once and in order, whichever process committed it; ``after`` (an event's id)
-resumes a stream that dropped exactly where it stopped. Before each read the caller is read
-again from its token, as every HTTP request is: a revoked token, a disabled user or lost billing
-access ends the stream with an error on the next event (or within ``RECHECK_SECONDS``).
+resumes a stream that dropped exactly where it stopped. Before a read the caller is read again
+from its token (as every HTTP request is) when the last reading is ``CALLER_FRESH_SECONDS`` old:
+a revoked token, a disabled user or lost billing access ends the stream with an error within a
+second of the next event, or within ``RECHECK_SECONDS`` without one. Streams of a process take
+turns at the database (``Services.stream_reads``): a hundred woken by one commit queue there
+rather than time out on the pool, and leave the pool's other connections to requests.
 
 Subscriptions are a reseller's: each stream reads one tenant's log. Over WebSocket
 (graphql-transport-ws) the token is the connection_init payload's ``Authorization``; over
-GraphQL over SSE it is the request's Authorization header (server/sse.py).
+GraphQL over SSE (the same /graphql, ``Accept: text/event-stream``) it is the request's
+Authorization header.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncGenerator, Callable, Iterator
@@ -42,7 +47,7 @@ from schema.permissions import CanReadEvents
 from schema.relay import from_global_id
 
 RECHECK_SECONDS = 5.0  # a stream with nothing new still looks (and checks its caller) this often
-STREAMS_PER_CALLER = 20  # open streams of one caller in one server process
+CALLER_FRESH_SECONDS = 1.0  # the caller is read again before a read, once it is this old
 
 
 class _Open:
@@ -53,12 +58,10 @@ class _Open:
         self.counts: Counter[str] = Counter()
 
     @contextmanager
-    def stream(self, principal: Principal) -> Iterator[None]:
+    def stream(self, principal: Principal, limit: int) -> Iterator[None]:
         key = principal.subject
-        if self.counts[key] >= STREAMS_PER_CALLER:
-            raise ApiError(
-                f"at most {STREAMS_PER_CALLER} open subscriptions per caller", RATE_LIMITED
-            )
+        if self.counts[key] >= limit:
+            raise ApiError(f"at most {limit} open subscriptions per caller", RATE_LIMITED)
         self.counts[key] += 1
         try:
             yield
@@ -121,19 +124,26 @@ async def follow(
 ) -> AsyncGenerator[EventRow, None]:
     """The caller's events after ``after`` (or from now), as they become final, forever."""
     context = info.context
-    principal = await recheck(context)
+    reads = context.services.stream_reads
+    async with reads:
+        principal = await recheck(context)
+    checked = time.monotonic()
     reseller_id = _tenant(principal)
-    with OPEN.stream(principal), HUB.waiting(reseller_id) as woken:
-        async with context.read() as session:
+    limit = context.services.streams_per_caller
+    with OPEN.stream(principal, limit), HUB.waiting(reseller_id) as woken:
+        async with reads, context.read() as session:
             position = await _start(EventStream(session, context.scope), after)
         while True:
             woken.clear()  # before reading: a commit from now on wakes the wait below
-            principal = await recheck(context)
-            if principal.reseller_id != reseller_id:
-                raise Forbidden("the token names another reseller")
-            async with context.read() as session:
-                stream = EventStream(session, context.scope)
-                batch = await stream.after(statement(stream.log, principal), position)
+            async with reads:
+                if time.monotonic() - checked >= CALLER_FRESH_SECONDS:
+                    principal = await recheck(context)
+                    checked = time.monotonic()
+                    if principal.reseller_id != reseller_id:
+                        raise Forbidden("the token names another reseller")
+                async with context.read() as session:
+                    stream = EventStream(session, context.scope)
+                    batch = await stream.after(statement(stream.log, principal), position)
             for event, _ in batch:
                 yield event
             if batch:

@@ -128,6 +128,7 @@ def build_services(settings: Settings, db: Database) -> Services:
         links=DocumentLinks(signer, settings.base_url),
         platform_name=settings.platform_name,
         development=settings.development,
+        streams_per_caller=settings.subscription_streams_per_caller,
         payments=PaymentServices.build(
             db,
             build_gateway(settings, db),

@@ -162,7 +162,8 @@ class GraphQLView(GraphQL[Context, None]):
     async def on_ws_connect(self, context: Context) -> None:
         """connection_init: the payload's Authorization is checked as a bearer header is."""
         try:
-            await recheck(context)
+            async with context.services.stream_reads:
+                await recheck(context)
         except ApiError:
             raise ConnectionRejectionError from None
 

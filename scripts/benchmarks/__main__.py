@@ -22,11 +22,11 @@ import platform
 import sys
 from types import ModuleType
 
-from . import billing_run, documents, dunning, keyset, page_query
+from . import billing_run, documents, dunning, keyset, page_query, streams
 from .harness import BACKENDS, Report, fresh_database, render_table
 
 BENCHMARKS: dict[str, ModuleType] = {
-    module.NAME: module for module in (billing_run, documents, dunning, keyset, page_query)
+    module.NAME: module for module in (billing_run, documents, dunning, keyset, page_query, streams)
 }
 
 
