@@ -19,6 +19,7 @@ from core.global_ids import to_global_id
 from core.ids import new_id
 from db.pagination import Page, PageRequest, count, keyset_page
 from db.scope import TenantScope
+from events import feed
 from events.models import (
     EndpointStatus,
     Event,
@@ -104,7 +105,11 @@ def new_row(
 
 
 async def fan_out(session: AsyncSession, recorded: Sequence[Event | dict[str, Any]]) -> None:
-    """A delivery (and its job) for each endpoint that asked for each event's type."""
+    """A delivery (and its job) for each endpoint that asked for each event's type; the
+    tenants' event streams are woken when the transaction commits (events/feed.py)."""
+    await feed.announce(
+        session, (e["reseller_id"] if isinstance(e, dict) else e.reseller_id for e in recorded)
+    )
     for event in recorded:
         row = event if isinstance(event, dict) else None
         reseller_id = row["reseller_id"] if row else event.reseller_id  # type: ignore[union-attr]

@@ -7,7 +7,17 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Enum, ForeignKeyConstraint, Index, Integer, String
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Enum,
+    FetchedValue,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, TenantKeyed, TenantOwned
@@ -24,7 +34,10 @@ class Event(TenantKeyed, Base):
     so the key order is the order events were recorded in (a cursor for catch-up)."""
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_occurred_at", "occurred_at"),)
+    __table_args__ = (
+        Index("ix_events_occurred_at", "occurred_at"),
+        Index("ix_events_stream", "reseller_id", "txid", "id"),
+    )
 
     type: Mapped[str] = mapped_column(String(40))
     occurred_at: Mapped[datetime]
@@ -32,6 +45,8 @@ class Event(TenantKeyed, Base):
     customer_id: Mapped[uuid.UUID | None]  # the customer it is about, if any (portals)
     billing: Mapped[bool] = mapped_column(Boolean)  # seen only with billing access
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The writing transaction's id on PostgreSQL, 0 on SQLite (migration 0013): the stream order.
+    txid: Mapped[int] = mapped_column(BigInteger, server_default=FetchedValue(), deferred=True)
 
 
 CUSTOMER_KEYED[Event] = Event.customer_id

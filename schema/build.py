@@ -41,6 +41,7 @@ from schema.scalars import SCALAR_OVERRIDES
 from schema.sessions import SessionMutations
 from schema.standing import AccountStanding
 from schema.storable_text import StorableText
+from schema.streams import Subscription
 from schema.subscriptions import (
     CustomerSubscription,
     SubscriptionMutations,
@@ -131,6 +132,7 @@ def build_schema(
     return Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[
             Reseller,
             Customer,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -56,6 +57,9 @@ from webhooks.sealed import SecretBox
 M = TypeVar("M")
 
 
+STREAM_READS = 3  # subscriptions of one process reading the database at once
+
+
 @dataclass(frozen=True)
 class Services:
     """What lives as long as the app: handed to every request."""
@@ -70,11 +74,17 @@ class Services:
     links: DocumentLinks
     platform_name: str = "channelbill"
     development: bool = False
+    streams_per_caller: int = 20  # open subscriptions of one caller in this process
+    # Subscriptions reading at once: many streams woken together queue here, not on the pool
+    # (whose wait is short), and leave its other connections to requests.
+    stream_reads: asyncio.Semaphore = None  # type: ignore[assignment]  # STREAM_READS
     throttle: Throttle = None  # type: ignore[assignment]  # built on ``db`` unless given
     payments: PaymentServices = None  # type: ignore[assignment]  # built (sandbox) unless given
     webhooks: Webhooks = None  # type: ignore[assignment]  # built unless given
 
     def __post_init__(self) -> None:
+        if self.stream_reads is None:
+            object.__setattr__(self, "stream_reads", asyncio.Semaphore(STREAM_READS))
         if self.throttle is None:
             object.__setattr__(self, "throttle", Throttle(self.db))
         if self.payments is None:
@@ -159,6 +169,8 @@ class Context:
     loaders: Loaders = field(init=False)
     request: Any = None
     response: Any = None
+    # A WebSocket's connection_init payload (graphql-transport-ws): its Authorization
+    connection_params: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.act_as(self.principal)

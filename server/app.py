@@ -18,7 +18,7 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from auth import portal
 from auth.accounts import AccountPolicy, Accounts
@@ -31,6 +31,7 @@ from db.database import Database
 from documents.links import DocumentLinks
 from documents.renderer import PdfRenderer
 from documents.service import Documents
+from events.feed import PostgresWakeups
 from events.retention import forget_events_older_than
 from jobs.housekeeping import JOB_HOUSEKEEPING, Housekeeping, schedule_housekeeping
 from jobs.runner import JobRunner
@@ -133,6 +134,7 @@ def build_services(settings: Settings, db: Database) -> Services:
         links=DocumentLinks(signer, settings.base_url),
         platform_name=settings.platform_name,
         development=settings.development,
+        streams_per_caller=settings.subscription_streams_per_caller,
         payments=PaymentServices.build(
             db,
             build_gateway(settings, db),
@@ -193,7 +195,13 @@ def create_app(settings: Settings) -> Starlette:
         compiled=settings.graphql_compiled,
     )
     trusted = load_trusted(settings.trusted_documents) if settings.trusted_documents else None
-    graphql = GraphQLView(schema, services, PersistedQueries(trusted))
+    graphql = GraphQLView(
+        schema,
+        services,
+        PersistedQueries(trusted),
+        allowed_origins=settings.cors_origins,
+        subscriptions_per_connection=settings.subscriptions_per_connection,
+    )
     time_limit = Middleware(TimeLimit, seconds=settings.request_timeout_seconds)
     dispatcher = (
         build_dispatcher(settings, db, services.documents) if settings.outbox_dispatch else None
@@ -210,9 +218,14 @@ def create_app(settings: Settings) -> Starlette:
         StripeEvents(db, services.payments.collector), settings.stripe_webhook_secret
     )
 
+    # Other processes' events wake this one's subscriptions (LISTEN; SQLite: one process).
+    wakeups = PostgresWakeups(db.engine.url) if db.is_postgresql else None
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await prepare_database(settings, db)
+        if wakeups is not None:
+            wakeups.start()
         services.documents.renderer.start()
         if dispatcher is not None:
             await dispatcher.start()
@@ -230,7 +243,7 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             gc.unfreeze()  # a process that runs many apps (the tests) can free each one
             # Both at once: a stop waits for one item's grace period, not two in turn.
-            await asyncio.gather(*(w.stop() for w in (jobs, dispatcher) if w is not None))
+            await asyncio.gather(*(w.stop() for w in (jobs, dispatcher, wakeups) if w is not None))
             await close_gateway(services.payments.gateway)
             await anyio.to_thread.run_sync(services.documents.renderer.close)
             await db.dispose()
@@ -238,6 +251,7 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"], middleware=[time_limit, bearer]),
+            WebSocketRoute("/graphql", graphql),
             Route("/documents/{token}", downloads.handle, methods=["GET"]),
             Route("/oauth/token", TokenEndpoint(services, settings).handle, methods=["POST"]),
             Route("/webhooks/stripe", stripe_webhooks.handle, methods=["POST"]),

@@ -14,17 +14,27 @@ no persisted queries" and stops sending hashes for good.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from cross_web import HTTPException
+from graphql import GraphQLError, OperationType, get_operation_ast, parse
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.file_uploads.utils import replace_placeholders_with_files
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
@@ -40,12 +50,14 @@ from schema.errors import (
     UNSUPPORTED_MEDIA_TYPE,
     ApiError,
 )
+from schema.streams import recheck
 from server import json_codec, media_types, multipart
 from server.authentication import AuthenticatedPrincipal
 from server.overload import RETRY_AFTER_BUSY
 from server.persisted import PersistedQueries, PersistedQueryError
 
 GRAPHIQL_PAGE = Path(__file__).resolve().parent / "graphiql" / "index.html"
+CONNECTION_INIT_WAIT = timedelta(seconds=10)  # a WebSocket that never says who it is closes
 # The codes of errors raised before execution began: the request, not the data, is at fault.
 REQUEST_ERROR_CODES = frozenset(
     {GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED, BAD_USER_INPUT, QUERY_TOO_COMPLEX}
@@ -67,16 +79,74 @@ def is_request_error(response: GraphQLHTTPResponse) -> bool:
     )
 
 
+class SubscriptionsOnly(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws carries subscriptions only: a query or mutation goes over HTTP,
+    where the caller is read afresh for each (a subscription re-reads it as it streams)."""
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        payload = message.get("payload") or {}
+        if self.connection_acknowledged and not _is_subscription(
+            payload.get("query"), payload.get("operationName")
+        ):
+            error = GraphQLError(
+                "only subscriptions go over WebSocket: send queries and mutations over HTTP",
+                extensions={"code": BAD_USER_INPUT},
+            )
+            await self.send_message(
+                {"id": message["id"], "type": "error", "payload": [error.formatted]}
+            )
+            return
+        await super().handle_subscribe(message)
+
+
+def _is_subscription(query: Any, operation_name: Any) -> bool:
+    """True also for what is not a document at all: the executor then says what is wrong."""
+    if not isinstance(query, str):
+        return True
+    try:
+        operation = get_operation_ast(parse(query), operation_name or None)
+    except GraphQLError:
+        return True
+    return operation is None or operation.operation is OperationType.SUBSCRIPTION
+
+
+class TextFrames(ASGIWebSocketAdapter):
+    """graphql-transport-ws messages are text frames; our JSON encoder makes bytes."""
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        try:
+            await self.ws.send_text(json_codec.encode(message).decode())
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
+
+
 class GraphQLView(GraphQL[Context, None]):
-    def __init__(self, schema: Any, services: Services, persisted: PersistedQueries) -> None:
+    graphql_transport_ws_handler_class = SubscriptionsOnly
+    websocket_adapter_class = TextFrames  # type: ignore[assignment]
+
+    def __init__(
+        self,
+        schema: Any,
+        services: Services,
+        persisted: PersistedQueries,
+        *,
+        allowed_origins: Sequence[str] = (),
+        subscriptions_per_connection: int = 10,
+    ) -> None:
         # Multipart (file uploads) is safe to accept: credentials travel in the Authorization
         # header only, never in cookies, so a cross-site form cannot send them. Queries may come
         # over GET (GraphQL over HTTP; Apollo's useGETForQueries); mutations never do.
+        # Subscriptions: graphql-transport-ws on a WebSocket (its connection_init payload
+        # carries the token) and GraphQL over SSE (Accept: text/event-stream, bearer header).
         super().__init__(
             schema,
             graphql_ide="graphiql",
             allow_queries_via_get=True,
             multipart_uploads_enabled=True,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_SSE_PROTOCOL),
+            connection_init_wait_timeout=CONNECTION_INIT_WAIT,
+            max_subscriptions_per_connection=subscriptions_per_connection,
+            allowed_origins=allowed_origins,
         )
         self.services = services
         self.persisted = persisted
@@ -88,6 +158,14 @@ class GraphQLView(GraphQL[Context, None]):
         return Context(
             services=self.services, principal=principal, request=request, response=response
         )
+
+    async def on_ws_connect(self, context: Context) -> None:
+        """connection_init: the payload's Authorization is checked as a bearer header is."""
+        try:
+            async with context.services.stream_reads:
+                await recheck(context)
+        except ApiError:
+            raise ConnectionRejectionError from None
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         """The media type negotiated travels with the sub-response, which ``create_response``
@@ -180,10 +258,13 @@ class GraphQLView(GraphQL[Context, None]):
         """A request refused before GraphQL runs (a body that is not JSON, an unknown operation
         name) is answered like any other: JSON with a code, its text safe to encode, in the media
         type negotiated. A client that accepts neither JSON type is told so (406) before anything
-        runs; a browser asking for GraphiQL is not such a client."""
+        runs; a browser asking for GraphiQL is not such a client, nor one that asks for an event
+        stream (GraphQL over SSE)."""
         media_type = media_types.negotiate(request.headers.get("accept"))
-        if media_type is None and not self.should_render_graphql_ide(
-            self.request_adapter_class(request)
+        if (
+            media_type is None
+            and not self.should_render_graphql_ide(self.request_adapter_class(request))
+            and self._get_stream_transport_from_headers(request.headers) is None  # not SSE
         ):
             accepted = f"{media_types.GRAPHQL_RESPONSE_JSON} or {media_types.APPLICATION_JSON}"
             return self._refusal(

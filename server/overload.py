@@ -26,7 +26,8 @@ def _unavailable(message: str, code: str, retry_after: int) -> JSONResponse:
 
 class TimeLimit:
     """Cancels a request still running after ``seconds`` (its transaction rolls back) and answers
-    503 TIMEOUT, provided nothing of its response was sent yet."""
+    503 TIMEOUT, provided nothing of its response was sent yet. An event stream (GraphQL over
+    SSE) is meant to last: once it starts, the limit no longer applies to it."""
 
     def __init__(self, app: ASGIApp, seconds: float) -> None:
         self.app = app
@@ -38,12 +39,16 @@ class TimeLimit:
             return
         started = False
 
+        limit = asyncio.timeout(self.seconds)
+
         async def watched(message: Message) -> None:
             nonlocal started
-            started = started or message["type"] == "http.response.start"
+            if message["type"] == "http.response.start":
+                started = True
+                if _is_event_stream(message):
+                    limit.reschedule(None)
             await send(message)
 
-        limit = asyncio.timeout(self.seconds)
         try:
             async with limit:
                 await self.app(scope, receive, watched)
@@ -56,6 +61,13 @@ class TimeLimit:
                 math.ceil(self.seconds),
             )
             await response(scope, receive, send)
+
+
+def _is_event_stream(start: Message) -> bool:
+    for name, value in start.get("headers", ()):
+        if name.lower() == b"content-type":
+            return value.split(b";", 1)[0].strip().lower() == b"text/event-stream"
+    return False
 
 
 async def database_busy(_request: Request, _exc: Exception) -> JSONResponse:

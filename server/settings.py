@@ -68,6 +68,8 @@ class Settings:
     platform_invoice_prefix: str = "CB"
     payment_terms_days: int = 30
     cors_origins: tuple[str, ...] = ()
+    subscriptions_per_connection: int = 10  # GraphQL subscriptions open on one WebSocket
+    subscription_streams_per_caller: int = 20  # a caller's open subscriptions, per process
     max_body_bytes: int = 1024 * 1024
     max_upload_bytes: int = 2 * 1024 * 1024  # multipart: a 512 KB logo, or one too big to take
     query_cost_limit: int = 25_000
@@ -214,6 +216,8 @@ class Settings:
             platform_invoice_prefix=env.get("PLATFORM_INVOICE_PREFIX", "CB"),
             payment_terms_days=_int(env, "PAYMENT_TERMS_DAYS", "30"),
             cors_origins=_origins(env.get("CORS_ORIGINS", "")),
+            subscriptions_per_connection=_int(env, "SUBSCRIPTIONS_PER_CONNECTION", "10"),
+            subscription_streams_per_caller=_int(env, "SUBSCRIPTION_STREAMS_PER_CALLER", "20"),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", str(1024 * 1024)),
             max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", str(2 * 1024 * 1024)),
             query_cost_limit=_int(env, "QUERY_COST_LIMIT", "25000"),

@@ -22,12 +22,12 @@ import platform
 import sys
 from types import ModuleType
 
-from . import billing_run, documents, dunning, keyset, page_query, webhooks
+from . import billing_run, documents, dunning, keyset, page_query, streams, webhooks
 from .harness import BACKENDS, Report, fresh_database, render_table
 
 BENCHMARKS: dict[str, ModuleType] = {
     module.NAME: module
-    for module in (billing_run, documents, dunning, keyset, page_query, webhooks)
+    for module in (billing_run, documents, dunning, keyset, page_query, streams, webhooks)
 }
 
 

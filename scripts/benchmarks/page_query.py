@@ -264,6 +264,11 @@ def app_uncompiled_server(config: Config) -> Starlette:
     return create_app(app_settings(config).with_(graphql_compiled=False))
 
 
+def app_streams_server(config: Config) -> Starlette:
+    """The application letting one caller hold many subscriptions (benchmarks/streams.py)."""
+    return create_app(app_settings(config).with_(subscription_streams_per_caller=10_000))
+
+
 def app_off_server(config: Config) -> Starlette:
     """The application with GRAPHQL_FAST_PATH=false: graphql-core's executor as it is, so that
     what the fast path gains stays visible."""
@@ -491,6 +496,7 @@ FACTORIES: dict[str, Callable[[Config], Starlette]] = {
     "app": app_server,
     "app-uncompiled": app_uncompiled_server,
     "app-off": app_off_server,
+    "app-streams": app_streams_server,
     "peer": peer_app,
     "ceiling": ceiling_app,
 }
