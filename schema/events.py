@@ -69,7 +69,7 @@ class EventConnection(Connection[Event]):
     pass
 
 
-def _types(types: list[str] | None) -> list[str] | None:
+def checked_types(types: list[str] | None) -> list[str] | None:
     if types is None:
         return None
     if len(types) > MAX_TYPES:
@@ -104,7 +104,7 @@ class EventQueries:
             strawberry.argument(description='Only these types, e.g. ["invoice.posted"].'),
         ] = None,
     ) -> EventConnection:
-        wanted = _types(types)
+        wanted = checked_types(types)
         caller = info.context.caller
         billing = rules.has_billing_access(caller)
         other = rules.can_read_tenant(caller) and caller.kind is not PrincipalKind.PORTAL

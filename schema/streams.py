@@ -40,7 +40,7 @@ from events.models import Event as EventRow
 from events.stream import BATCH, EventStream, Position
 from schema.context import Context, Info
 from schema.errors import RATE_LIMITED, UNAUTHENTICATED, ApiError
-from schema.events import Event, _types
+from schema.events import Event, checked_types
 from schema.invoices import Invoice
 from schema.nodes import resolve_node
 from schema.permissions import CanReadEvents
@@ -190,7 +190,7 @@ class Subscription:
             strawberry.argument(description="Resume after this event (its id)."),
         ] = None,
     ) -> AsyncGenerator[Event, None]:
-        wanted = _types(types)
+        wanted = checked_types(types)
         async for row in follow(info, _visible(wanted, None), after):
             yield Event.from_model(row)
 
