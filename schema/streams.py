@@ -3,10 +3,10 @@ each time it changes. (Customers' subscriptions to products are schema/subscript
 
 Both follow the log by position (events/stream.py), woken by events/feed.py, so a stream
 sees every event once and in order, whichever process committed it; ``after`` (an event's id)
-resumes a stream that dropped exactly where it stopped. Before a read the caller is read again
-from its token (as every HTTP request is) when the last reading is ``CALLER_FRESH_SECONDS`` old:
-a revoked token, a disabled user or lost billing access ends the stream with an error within a
-second of the next event, or within ``RECHECK_SECONDS`` without one. Streams of a process take
+resumes a stream that dropped exactly where it stopped. Before each read the caller is read
+again from its token, as every HTTP request is: a revoked token, a disabled user or lost billing
+access ends the stream with an error before the next event, or within ``RECHECK_SECONDS``
+without one. Streams of a process take
 turns at the database (``Services.stream_reads``): a hundred woken by one commit queue there
 rather than time out on the pool, and leave the pool's other connections to requests.
 
@@ -19,7 +19,6 @@ Authorization header.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncGenerator, Callable, Iterator
@@ -47,7 +46,6 @@ from schema.permissions import CanReadEvents
 from schema.relay import from_global_id
 
 RECHECK_SECONDS = 5.0  # a stream with nothing new still looks (and checks its caller) this often
-CALLER_FRESH_SECONDS = 1.0  # the caller is read again before a read, once it is this old
 
 
 class _Open:
@@ -127,7 +125,6 @@ async def follow(
     reads = context.services.stream_reads
     async with reads:
         principal = await recheck(context)
-    checked = time.monotonic()
     reseller_id = _tenant(principal)
     limit = context.services.streams_per_caller
     with OPEN.stream(principal, limit), HUB.waiting(reseller_id) as woken:
@@ -136,11 +133,9 @@ async def follow(
         while True:
             woken.clear()  # before reading: a commit from now on wakes the wait below
             async with reads:
-                if time.monotonic() - checked >= CALLER_FRESH_SECONDS:
-                    principal = await recheck(context)
-                    checked = time.monotonic()
-                    if principal.reseller_id != reseller_id:
-                        raise Forbidden("the token names another reseller")
+                principal = await recheck(context)
+                if principal.reseller_id != reseller_id:
+                    raise Forbidden("the token names another reseller")
                 async with context.read() as session:
                     stream = EventStream(session, context.scope)
                     batch = await stream.after(statement(stream.log, principal), position)
