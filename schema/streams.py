@@ -161,7 +161,13 @@ async def _start(stream: EventStream, after: str | None) -> Position | None:
     return position
 
 
-@strawberry.type
+@strawberry.type(
+    description=(
+        "Streams of what happens, over graphql-transport-ws (WebSocket; the token in"
+        " connection_init's Authorization) or GraphQL over SSE (POST /graphql with Accept:"
+        " text/event-stream)."
+    )
+)
 class Subscription:
     @strawberry.subscription(
         permission_classes=[CanReadEvents],
