@@ -247,6 +247,9 @@ def app_settings(config: Config) -> Settings:
         outbox_dispatch=False,
         data_dir=Path(config.data_dir),
         db_pool_size=POOL_SIZE,
+        # 32 connections saturate one process: a request waits for the CPU, and so for a pooled
+        # connection, longer than the default 2 s a production pool would rather refuse after.
+        db_pool_timeout_seconds=30,
         # One caller asking as fast as 32 connections can is what a cost budget exists to stop;
         # without one, the answer (its extensions.cost included) is the same bytes every time.
         cost_budget=0,
