@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
-    Enum,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -27,12 +26,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.ids import new_id
-from db.base import Base, TenantOwned, Timestamped
+from db.base import Base, TenantOwned, Timestamped, string_enum
 from db.database import CUSTOMER_KEYED
-
-
-def _enum(cls: type[enum.Enum]) -> Enum:
-    return Enum(cls, native_enum=False, length=20, validate_strings=True, create_constraint=True)
 
 
 def _customer_key(table: str) -> ForeignKeyConstraint:
@@ -125,7 +120,7 @@ class Product(Timestamped, Base):
     sku: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     unit: Mapped[str] = mapped_column(String(40))
-    kind: Mapped[ProductKind] = mapped_column(_enum(ProductKind))
+    kind: Mapped[ProductKind] = mapped_column(string_enum(ProductKind))
     base_currency: Mapped[str] = mapped_column(String(3))
 
 
@@ -291,12 +286,12 @@ class Invoice(TenantOwned, Base):
         UniqueConstraint("reseller_id", "id", "customer_id", name="uq_invoices_customer_key"),
     )
 
-    kind: Mapped[InvoiceKind] = mapped_column(_enum(InvoiceKind))
+    kind: Mapped[InvoiceKind] = mapped_column(string_enum(InvoiceKind))
     customer_id: Mapped[uuid.UUID | None]  # the buyer of a RETAIL invoice
     vendor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("vendors.id", ondelete="RESTRICT"))
     document_id: Mapped[str] = mapped_column(String(40))
     number: Mapped[str | None] = mapped_column(String(40))
-    status: Mapped[InvoiceStatus] = mapped_column(_enum(InvoiceStatus))
+    status: Mapped[InvoiceStatus] = mapped_column(string_enum(InvoiceStatus))
     period_start: Mapped[date]
     period_end: Mapped[date]
     currency: Mapped[str] = mapped_column(String(3))
@@ -335,12 +330,12 @@ class InvoiceLine(TenantOwned, Base):
     invoice_id: Mapped[uuid.UUID]
     position: Mapped[int] = mapped_column(Integer)
     product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id", ondelete="RESTRICT"))
-    kind: Mapped[ProductKind] = mapped_column(_enum(ProductKind))
+    kind: Mapped[ProductKind] = mapped_column(string_enum(ProductKind))
     description: Mapped[str] = mapped_column(String(300))
     quantity: Mapped[Decimal] = mapped_column(AMOUNT)
     unit_price: Mapped[Decimal] = mapped_column(AMOUNT)
     amount: Mapped[Decimal] = mapped_column(AMOUNT)
-    price_source: Mapped[PriceSource] = mapped_column(_enum(PriceSource))
+    price_source: Mapped[PriceSource] = mapped_column(string_enum(PriceSource))
     service_start: Mapped[date]
     service_end: Mapped[date]
 
@@ -391,7 +386,7 @@ class InvoiceFieldDefinition(TenantOwned, Base):
 
     key: Mapped[str] = mapped_column(String(40))
     label: Mapped[str] = mapped_column(String(100))
-    type: Mapped[FieldType] = mapped_column(_enum(FieldType))
+    type: Mapped[FieldType] = mapped_column(string_enum(FieldType))
     required: Mapped[bool] = mapped_column(Boolean, default=False)
     position: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -424,10 +419,10 @@ class Payment(TenantOwned, Base):
     customer_id: Mapped[uuid.UUID | None]
     amount: Mapped[Decimal] = mapped_column(AMOUNT)
     currency: Mapped[str] = mapped_column(String(3))
-    method: Mapped[PaymentMethodKind] = mapped_column(_enum(PaymentMethodKind))
-    status: Mapped[PaymentStatus] = mapped_column(_enum(PaymentStatus))
+    method: Mapped[PaymentMethodKind] = mapped_column(string_enum(PaymentMethodKind))
+    status: Mapped[PaymentStatus] = mapped_column(string_enum(PaymentStatus))
     trigger: Mapped[PaymentTrigger] = mapped_column(
-        _enum(PaymentTrigger), default=PaymentTrigger.RECORDED
+        string_enum(PaymentTrigger), default=PaymentTrigger.RECORDED
     )
     attempt: Mapped[int] = mapped_column(Integer, default=1)
     # Sent to the gateway as its idempotency key and in its metadata: how an attempt left
@@ -474,8 +469,8 @@ class InvoiceSnapshot(TenantOwned, Base):
     )
 
     invoice_id: Mapped[uuid.UUID]
-    version: Mapped[InvoiceVersion] = mapped_column(_enum(InvoiceVersion))
-    status: Mapped[InvoiceStatus] = mapped_column(_enum(InvoiceStatus))
+    version: Mapped[InvoiceVersion] = mapped_column(string_enum(InvoiceVersion))
+    status: Mapped[InvoiceStatus] = mapped_column(string_enum(InvoiceStatus))
     amount_paid: Mapped[Decimal] = mapped_column(AMOUNT)
     # Texts by name (name, address, links, tax id, payment instructions): a JSON object, so a
     # field added to the face later needs no migration of the versions already kept.

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, MetaData, Numeric, TypeDecorator, Uuid
+from sqlalchemy import DateTime, Enum, ForeignKey, MetaData, Numeric, TypeDecorator, Uuid
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -84,3 +85,9 @@ def column_attributes(model: type[Any]) -> list[Any]:
     """The model's mapped columns as ORM attributes: a select of them stays an ORM select, so
     the session's tenant criteria still apply, and answers rows keyed by attribute name."""
     return [attribute.class_attribute for attribute in sa_inspect(model).column_attrs]
+
+
+def string_enum(cls: type[enum.Enum]) -> Enum:
+    """An enum column as its members' values in a VARCHAR(20) with a CHECK: the same on SQLite
+    and PostgreSQL (no native type to migrate when a member is added)."""
+    return Enum(cls, native_enum=False, length=20, validate_strings=True, create_constraint=True)

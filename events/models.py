@@ -11,7 +11,6 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    Enum,
     FetchedValue,
     ForeignKeyConstraint,
     Index,
@@ -20,12 +19,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from db.base import Base, TenantKeyed, TenantOwned
+from db.base import Base, TenantKeyed, TenantOwned, string_enum
 from db.database import CUSTOMER_KEYED
-
-
-def _enum(cls: type[enum.Enum]) -> Enum:
-    return Enum(cls, native_enum=False, length=20, validate_strings=True, create_constraint=True)
 
 
 class Event(TenantKeyed, Base):
@@ -65,7 +60,7 @@ class WebhookEndpoint(TenantOwned, Base):
 
     url: Mapped[str] = mapped_column(String(2000))
     event_types: Mapped[list[str]] = mapped_column(JSON)
-    status: Mapped[EndpointStatus] = mapped_column(_enum(EndpointStatus))
+    status: Mapped[EndpointStatus] = mapped_column(string_enum(EndpointStatus))
     disabled_reason: Mapped[str | None] = mapped_column(String(300))
     secret: Mapped[str] = mapped_column(String(200))
     previous_secret: Mapped[str | None] = mapped_column(String(200))
@@ -102,7 +97,7 @@ class WebhookDelivery(TenantOwned, Base):
 
     endpoint_id: Mapped[uuid.UUID]
     event_id: Mapped[uuid.UUID]
-    status: Mapped[WebhookDeliveryStatus] = mapped_column(_enum(WebhookDeliveryStatus))
+    status: Mapped[WebhookDeliveryStatus] = mapped_column(string_enum(WebhookDeliveryStatus))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_attempt_at: Mapped[datetime | None]
     response_status: Mapped[int | None] = mapped_column(Integer)

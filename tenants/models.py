@@ -7,16 +7,12 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, Enum, Index, Integer, Numeric, String, func
+from sqlalchemy import Boolean, Index, Integer, Numeric, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.ids import new_id
-from db.base import Base, TenantOwned, Timestamped
+from db.base import Base, TenantOwned, Timestamped, string_enum
 from db.database import CUSTOMER_KEYED, TENANT_ROOTS
-
-
-def _enum(cls: type[enum.Enum]) -> Enum:
-    return Enum(cls, native_enum=False, length=20, validate_strings=True, create_constraint=True)
 
 
 class Role(enum.StrEnum):
@@ -46,7 +42,7 @@ class PlatformAdmin(Timestamped, Base):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     password_hash: Mapped[str | None] = mapped_column(String(200))
-    status: Mapped[UserStatus] = mapped_column(_enum(UserStatus), default=UserStatus.ACTIVE)
+    status: Mapped[UserStatus] = mapped_column(string_enum(UserStatus), default=UserStatus.ACTIVE)
 
 
 class Reseller(Timestamped, Base):
@@ -60,7 +56,7 @@ class Reseller(Timestamped, Base):
     currency: Mapped[str] = mapped_column(String(3))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     status: Mapped[AccountStatus] = mapped_column(
-        _enum(AccountStatus), default=AccountStatus.ACTIVE
+        string_enum(AccountStatus), default=AccountStatus.ACTIVE
     )
     invoice_prefix: Mapped[str] = mapped_column(String(12))
     # Collecting the platform's invoices from this reseller (payments.dunning).
@@ -87,9 +83,9 @@ class User(TenantOwned, Base):
 
     email: Mapped[str] = mapped_column(String(320))
     name: Mapped[str] = mapped_column(String(200))
-    role: Mapped[Role] = mapped_column(_enum(Role))
+    role: Mapped[Role] = mapped_column(string_enum(Role))
     billing_access: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[UserStatus] = mapped_column(_enum(UserStatus), default=UserStatus.INVITED)
+    status: Mapped[UserStatus] = mapped_column(string_enum(UserStatus), default=UserStatus.INVITED)
     password_hash: Mapped[str | None] = mapped_column(String(200))
 
     @property
@@ -112,7 +108,7 @@ class Customer(TenantOwned, Base):
     tax_id: Mapped[str | None] = mapped_column(String(64))
     address: Mapped[str | None] = mapped_column(String(1000))  # postal, one line per line
     status: Mapped[AccountStatus] = mapped_column(
-        _enum(AccountStatus), default=AccountStatus.ACTIVE
+        string_enum(AccountStatus), default=AccountStatus.ACTIVE
     )
 
 
