@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.clock import utcnow
 from core.global_ids import to_global_id
 from core.ids import new_id
-from db.pagination import Page, PageRequest, count, keyset_page
+from db.pagination import Page, PageRequest, count
 from db.scope import TenantScope
 from events import feed
 from events.models import (
@@ -27,6 +27,7 @@ from events.models import (
     WebhookDeliveryStatus,
     WebhookEndpoint,
 )
+from events.stream import EventStream
 from events.types import EVENT_TYPES, PORTAL_TYPES
 from jobs import queue
 
@@ -214,8 +215,21 @@ class EventLog:
     async def page(
         self, request: PageRequest, statement: Select[Any] | None = None, *, rows: bool = False
     ) -> Page[Event]:
-        return await keyset_page(
-            self.session, self.select() if statement is None else statement, Event.id, request
+        """Oldest first, in stream order (events/stream.py): an event that commits after a
+        later-numbered one is not skipped by a reader already past that one. Forward only
+        (``first`` / ``after``); an ``after`` the log no longer has (retention) pages on from
+        its id."""
+        stream = EventStream(self)
+        chosen = self.select() if statement is None else statement
+        position = None
+        if request.after is not None:
+            position = await stream.position_of(request.after)
+            if position is None:
+                chosen = chosen.where(Event.id > request.after)
+        found = await stream.after(chosen, position, limit=request.size + 1)
+        events = [event for event, _ in found[: request.size]]
+        return Page(
+            events, has_next=len(found) > request.size, has_previous=request.after is not None
         )
 
     async def count(self, statement: Select[Any]) -> int:

@@ -26,7 +26,8 @@ from db.database import CUSTOMER_KEYED
 class Event(TenantKeyed, Base):
     """One change, as an integrator sees it: ``payload`` is a snapshot of the object in the
     API's spelling (camelCase fields, global ids, money as decimal strings). Its id is a UUIDv7,
-    so the key order is the order events were recorded in (a cursor for catch-up)."""
+    made when it was recorded; readers go by (txid, id), the order events became final
+    (events/stream.py), so that one committed late is not passed over."""
 
     __tablename__ = "events"
     __table_args__ = (

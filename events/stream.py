@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import BigInteger, Select, Text, func, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
-from db.scope import TenantScope
-from events.log import EventLog
 from events.models import Event
+
+if TYPE_CHECKING:
+    from events.log import EventLog
 
 BATCH = 100  # events read at a time
 
@@ -30,9 +30,11 @@ class Position:
 
 
 class EventStream:
-    def __init__(self, session: AsyncSession, scope: TenantScope) -> None:
-        self.session = session
-        self.log = EventLog(session, scope)
+    """The log of ``log`` (its tenant and its caller's part), in stream order."""
+
+    def __init__(self, log: EventLog) -> None:
+        self.session = log.session
+        self.log = log
 
     @property
     def _postgresql(self) -> bool:

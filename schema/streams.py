@@ -129,7 +129,7 @@ async def follow(
     limit = context.services.streams_per_caller
     with OPEN.stream(principal, limit), HUB.waiting(reseller_id) as woken:
         async with reads, context.read() as session:
-            position = await _start(EventStream(session, context.scope), after)
+            position = await _start(EventStream(EventLog(session, context.scope)), after)
         while True:
             woken.clear()  # before reading: a commit from now on wakes the wait below
             async with reads:
@@ -137,7 +137,7 @@ async def follow(
                 if principal.reseller_id != reseller_id:
                     raise Forbidden("the token names another reseller")
                 async with context.read() as session:
-                    stream = EventStream(session, context.scope)
+                    stream = EventStream(EventLog(session, context.scope))
                     batch = await stream.after(statement(stream.log, principal), position)
             for event, _ in batch:
                 yield event
