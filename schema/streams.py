@@ -42,7 +42,7 @@ from schema.errors import RATE_LIMITED, UNAUTHENTICATED, ApiError
 from schema.events import Event, checked_types
 from schema.invoices import Invoice
 from schema.nodes import resolve_node
-from schema.permissions import CanReadEvents
+from schema.permissions import BillingAccess, CanReadEvents, HasBillingAccess
 from schema.relay import from_global_id
 
 RECHECK_SECONDS = 5.0  # a stream with nothing new still looks (and checks its caller) this often
@@ -196,7 +196,8 @@ class Subscription:
             yield Event.from_model(row)
 
     @strawberry.subscription(
-        permission_classes=[CanReadEvents],
+        permission_classes=[HasBillingAccess],
+        directives=[BillingAccess()],
         description=(
             "The invoice now, then again each time it changes (posted, paid, voided…), as"
             " `invoice(id:)` reads it. Ends with NOT_FOUND if it is discarded."
@@ -206,7 +207,7 @@ class Subscription:
         self,
         info: Info,
         id: Annotated[strawberry.ID, strawberry.argument(description="The invoice's id.")],
-    ) -> AsyncGenerator[Invoice, None]:
+    ) -> AsyncGenerator[Invoice | None, None]:
         decoded = from_global_id(id)
         if decoded is None or decoded[0] != "Invoice":
             raise NotFound("invoice", field="id")

@@ -66,12 +66,20 @@ def _charged(localstripe: LocalStripe, invoice_id: uuid.UUID) -> int:
 
 
 def _sent(localstripe: LocalStripe) -> Callable[[], Awaitable[bool]]:
-    """Whether a request waits, unread, at the frozen localstripe: the charge was sent."""
+    """Whether a whole request waits, unread, at the frozen localstripe: the charge was sent.
+    Some bytes alone are not enough (a loaded machine may send the headers, then the body):
+    the count must have stopped growing, the client now waiting for its answer."""
+    seen: list[int] = []
 
     async def waiting() -> bool:
-        return localstripe.unread_bytes() > 0
+        seen.append(localstripe.unread_bytes())
+        settled = seen[-SETTLED_POLLS:]
+        return len(settled) == SETTLED_POLLS and settled[0] > 0 and len(set(settled)) == 1
 
     return waiting
+
+
+SETTLED_POLLS = 15  # of eventually()'s 20 ms: 0.3 s without a new byte
 
 
 @pytest.fixture
@@ -165,7 +173,7 @@ async def test_a_charge_that_timed_out_is_settled_from_the_gateway_and_not_paid_
     async def charged() -> bool:
         return _charged(localstripe, invoice_id) == 1
 
-    await eventually(charged, within=10, what="localstripe to make the charge it was sent")
+    await eventually(charged, within=30, what="localstripe to make the charge it was sent")
     # and the reconciliation runs
     payments.clock.advance(seconds=UNANSWERED_AFTER.total_seconds() + 1)
     assert await payments.run_due() == 1
@@ -248,7 +256,7 @@ async def test_a_worker_killed_before_the_gateway_answered_leaves_one_charge_set
     async def charged() -> bool:
         return _charged(localstripe, invoice_id) == 1
 
-    await eventually(charged, within=10, what="localstripe to make the charge it was sent")
+    await eventually(charged, within=30, what="localstripe to make the charge it was sent")
     [pending] = await payments_of(db, invoice_id)
     assert pending.status is PaymentStatus.PENDING  # nobody knows yet
     # when another runner takes the job once the dead worker's lease is out
