@@ -39,6 +39,7 @@ POST_INVOICE = """mutation($id: ID!) { updateInvoiceStatus(input: {invoiceId: $i
   invoice { id status } errors { code message } } }"""
 DRAFTS = "{ invoices(first: 5, filter: {status: [DRAFT]}) { edges { node { id } } } }"
 LOGOUT = "mutation { logout { errors { code } } }"
+INVOICE_CHANGED = "subscription($id: ID!) { invoiceChanged(id: $id) { id status number } }"
 EVENTS = """subscription($types: [String!], $after: ID) {
   events(types: $types, after: $after) { id type objectId payload } }"""
 DELIVERY_S = 1.0  # the issue's bound: committed in one process, received in another
@@ -99,9 +100,12 @@ def ws_url(server: LiveServer) -> str:
 
 @asynccontextmanager
 async def subscribed(
-    server: LiveServer, token: str | None, variables: dict[str, Any] | None = None
+    server: LiveServer,
+    token: str | None,
+    variables: dict[str, Any] | None = None,
+    document: str = EVENTS,
 ) -> AsyncIterator[asyncio.Queue[Any]]:
-    """Events (or the error that ended the stream) as they come, in a queue."""
+    """The results (or the error that ended the stream) as they come, in a queue."""
     transport = WebsocketsTransport(
         url=ws_url(server),
         init_payload={"Authorization": f"Bearer {token}"} if token else {},
@@ -112,10 +116,10 @@ async def subscribed(
 
         async def listen() -> None:
             try:
-                request = gql(EVENTS)
+                request = gql(document)
                 request.variable_values = variables
                 async for result in session.subscribe(request):
-                    await received.put(result["events"])
+                    await received.put(next(iter(result.values())))
             except Exception as error:
                 await received.put(error)
 
@@ -175,18 +179,38 @@ async def test_who_subscribes_sees_only_what_it_may(servers: tuple[LiveServer, L
             async with subscribed(first, token) as received:
                 await next_of(received, 5)
         assert refused.value.__cause__.rcvd.code == 4403  # type: ignore[union-attr]
+    draft = (await post(second, DRAFTS, {}, owner))["invoices"]["edges"][0]["node"]["id"]
+    watched = {"id": draft}
     async with (
         subscribed(first, member) as members,
         subscribed(first, other_tenant) as others,
         subscribed(first, owner, {"types": ["invoice.posted"]}) as owners,
+        subscribed(first, owner, watched, INVOICE_CHANGED) as invoice,
+        subscribed(first, member, watched, INVOICE_CHANGED) as members_invoice,
+        subscribed(first, other_tenant, watched, INVOICE_CHANGED) as others_invoice,
     ):
+        # the invoice as it is now; a member (no billing access) and Globex are refused it
+        assert (await next_of(invoice))["status"] == "DRAFT"
+        for refused, code in (
+            (members_invoice, "BILLING_ACCESS_REQUIRED"),
+            (others_invoice, "NOT_FOUND"),
+        ):
+            error = await next_of(refused)
+            assert isinstance(error, TransportQueryError), error
+            assert error.errors and error.errors[0]["extensions"]["code"] == code, error.errors
         # a billing event and another one of Acme
-        drafts = (await post(second, DRAFTS, {}, owner))["invoices"]["edges"]
-        posted = await post(second, POST_INVOICE, {"id": drafts[0]["node"]["id"]}, owner)
+        posted = await post(second, POST_INVOICE, {"id": draft}, owner)
         assert posted["updateInvoiceStatus"]["errors"] == [], posted
         customer = await create_customer(second, owner, "Seen By Members")
-        # the owner sees the posting; the member only the customer (no billing access)
+        # the owner sees the posting, and the invoice again, posted; the member only the
+        # customer (no billing access)
         assert (await next_of(owners))["type"] == "invoice.posted"
+        changed = await next_of(invoice)
+        assert (changed["id"], changed["status"], changed["number"] is not None) == (
+            draft,
+            "OPEN",
+            True,
+        )
         seen = [await next_of(members)]
         await nothing_more(members)
         assert [(e["type"], e["objectId"]) for e in seen] == [("customer.created", customer)]
