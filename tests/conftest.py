@@ -4,6 +4,7 @@ real app over ASGI, and two tenants to tell apart."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -18,6 +19,7 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
+import server.app
 from auth.tokens import TokenSigner
 from db import migrate
 from db.database import Database
@@ -67,6 +69,15 @@ async def _create_postgres(admin_url: str, database: str) -> Postgres:
     return Postgres(admin_url=admin_url, owner_url=owner, app_url=app)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _schemas_built_once() -> Iterator[None]:
+    """Each test makes an app, and each app the same schema (40 ms): here one per set of build
+    options, as a server process builds it once. Tests of the schema itself call build_schema."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(server.app, "build_schema", functools.cache(server.app.build_schema))
+        yield
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
     admin_url = os.environ.get("TEST_DATABASE_URL")
@@ -94,16 +105,21 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-async def _truncate(pg: Postgres) -> None:
-    connection = await asyncpg.connect(Postgres.plain(pg.owner_url))
+async def empty_database(pg: Postgres) -> None:
+    """Every table emptied, as TRUNCATE would, in a few milliseconds instead of ~140: TRUNCATE
+    makes new files for each of the ~35 tables and their indexes, where a DELETE of a test's few
+    rows touches only those. As the superuser, with triggers off (replica role), so that neither
+    the foreign keys' order nor the guard on posted invoices stands in the way."""
+    admin = make_url(pg.admin_url).set(database=make_url(pg.owner_url).database)
+    connection = await asyncpg.connect(Postgres.plain(admin.render_as_string(hide_password=False)))
     try:
         tables = await connection.fetch(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
             " AND tablename <> 'alembic_version'"
         )
-        if tables:
-            names = ", ".join(f'"{row["tablename"]}"' for row in tables)
-            await connection.execute(f"TRUNCATE {names} CASCADE")
+        deletes = "".join(f'DELETE FROM "{row["tablename"]}";' for row in tables)
+        async with connection.transaction():
+            await connection.execute("SET LOCAL session_replication_role = replica;" + deletes)
     finally:
         await connection.close()
 
@@ -128,7 +144,7 @@ def settings(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Se
     }
     if backend == "postgresql":
         pg: Postgres = request.getfixturevalue("postgres")
-        asyncio.run(_truncate(pg))
+        asyncio.run(empty_database(pg))
         return Settings(
             database_url=pg.app_url, migration_database_url=pg.owner_url, **common
         ).validate()

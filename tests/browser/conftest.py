@@ -20,7 +20,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Route, sync_playwright
 
-from tests.conftest import Postgres, _truncate
+from tests.conftest import Postgres, empty_database
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -162,7 +162,7 @@ def serving_on(
     settings: dict[str, str] = {}
     if backend == "postgresql":
         pg: Postgres = request.getfixturevalue("postgres")
-        asyncio.run(_truncate(pg))
+        asyncio.run(empty_database(pg))
         settings = {
             "DATABASE_URL": pg.app_url,
             "MIGRATION_DATABASE_URL": pg.owner_url,

@@ -25,7 +25,7 @@ from tests.browser.conftest import (
     _stop,
 )
 from tests.browser.conftest import _wait_until_healthy as wait_until_healthy
-from tests.conftest import TEST_SECRET, Postgres, _truncate
+from tests.conftest import TEST_SECRET, Postgres, empty_database
 
 CLIENTS = Path(__file__).resolve().parent
 REPO_ROOT = CLIENTS.parents[1]
@@ -152,7 +152,7 @@ def live_server(
     data_dir = tmp_path_factory.mktemp("live")
     if backend == "postgresql":
         pg: Postgres = request.getfixturevalue("postgres")
-        asyncio.run(_truncate(pg))
+        asyncio.run(empty_database(pg))
         database = {"DATABASE_URL": pg.app_url, "MIGRATION_DATABASE_URL": pg.owner_url}
     else:
         path = data_dir / "channelbill.sqlite3"

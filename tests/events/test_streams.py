@@ -28,7 +28,7 @@ from gql.transport.exceptions import TransportConnectionFailed, TransportQueryEr
 from gql.transport.websockets import WebsocketsTransport
 
 from tests.browser.conftest import DEMO_PASSWORD, LiveServer, _serving
-from tests.conftest import Postgres, _truncate
+from tests.conftest import Postgres, empty_database
 
 LOGIN = """mutation($email: String!, $password: String!) {
   login(input: {email: $email, password: $password}) { accessToken errors { code } } }"""
@@ -57,7 +57,7 @@ def servers(
             yield live, live
             return
         pg: Postgres = request.getfixturevalue("postgres")
-        asyncio.run(_truncate(pg))
+        asyncio.run(empty_database(pg))
         shared = {  # one database and one signing key: a token works on both
             "DATABASE_URL": pg.app_url,
             "MIGRATION_DATABASE_URL": pg.owner_url,
