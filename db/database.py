@@ -32,8 +32,10 @@ from sqlalchemy.pool import NullPool
 
 from db.base import TenantKeyed, TenantOwned
 from db.scope import TenantScope
+from db.shared import SharedReads
 
 SCOPE_KEY = "tenant_scope"
+RLS_KEY = "channelbill_rls"  # connection.info: the scope set for RLS, and in which transaction
 WRITE_OPTION = "channelbill_write"
 
 # Models whose own id is the tenant key (the reseller row), registered by the tenants package.
@@ -58,6 +60,12 @@ def _set_tenant_for_rls(session: Session, _tx: SessionTransaction, connection: C
     scope = scope_of(session)
     if connection.dialect.name != "postgresql":
         return
+    # Set once per transaction and scope: the sessions of shared reads (db/shared.py) take
+    # turns in one transaction, and most of them in the same scope.
+    current = (scope, connection.get_transaction())
+    if connection.info.get(RLS_KEY) == current:
+        return
+    connection.info[RLS_KEY] = current
     connection.execute(
         text(
             "SELECT set_config('app.reseller_id', :reseller, true),"
@@ -174,14 +182,34 @@ class Database:
 
     @asynccontextmanager
     async def read(self, scope: TenantScope) -> AsyncIterator[AsyncSession]:
-        async with self._sessions(info={SCOPE_KEY: scope}) as session:
-            yield session
+        shared = SharedReads.current(self)
+        if shared is None:
+            async with self._sessions(info={SCOPE_KEY: scope}) as session:
+                yield session
+            return
+        shared.busy = True
+        try:
+            connection = await shared.connection()
+            # The session joins the shared transaction and leaves it open when it closes.
+            async with self._sessions(
+                bind=connection, info={SCOPE_KEY: scope}, join_transaction_mode="rollback_only"
+            ) as session:
+                yield session
+        except BaseException:
+            shared.stale = True
+            raise
+        finally:
+            shared.busy = False
+            if shared.closed:
+                await shared.close()
 
     @asynccontextmanager
     async def write(self, scope: TenantScope) -> AsyncIterator[AsyncSession]:
         async with self._sessions(info={SCOPE_KEY: scope}) as session, session.begin():
             await session.connection(execution_options={WRITE_OPTION: True})
             yield session
+        if not self.is_postgresql:  # a read committed transaction sees it by itself
+            SharedReads.written()
 
     async def dispose(self) -> None:
         await self.engine.dispose()
