@@ -21,9 +21,11 @@ test may prefer. Nothing here must agree between server processes: each has its 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import multiprocessing
 import os
+import signal
 import uuid
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -36,6 +38,7 @@ from documents.pdf import html_to_pdf, warm_up
 
 log = logging.getLogger(__name__)
 SHARED = "shared"  # the fairness key of drawings that name no tenant
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 def machine_workers() -> int:
@@ -139,7 +142,8 @@ class PdfRenderer:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=self._initializer,
+                initializer=start_worker,
+                initargs=(os.getpid(), self._initializer),
             )
             # Each worker starts (and warms up) as the pool hands it work; start them all now.
             futures: list[Future[None]] = [
@@ -159,6 +163,20 @@ class PdfRenderer:
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def start_worker(parent: int, initializer: Callable[[], None]) -> None:
+    """A worker first asks to end with the process that started it, however that one ends: a
+    server killed outright (SIGKILL, the OOM killer) would otherwise leave its workers behind,
+    waiting on the pool's queue forever. Linux only; elsewhere the pool's own shutdown does."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+    else:
+        if os.getppid() != parent:  # it ended before that was asked
+            os._exit(0)
+    initializer()
 
 
 def _ignore(future: Future[object]) -> None:

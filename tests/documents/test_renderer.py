@@ -8,6 +8,7 @@ import hashlib
 import multiprocessing
 import os
 import signal
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures.process import BrokenProcessPool
@@ -102,6 +103,55 @@ async def test_a_worker_killed_mid_drawing_is_replaced_and_the_drawing_done(pool
     assert body.startswith(b"%PDF-")
     assert len(page_texts(body)) > 1
     assert pool_workers(pool) and not pool_workers(pool) & first
+
+
+# A process that starts a pool of two, writes their pids to a file, and waits to be killed.
+OWNER = """
+import asyncio, sys
+from pathlib import Path
+from documents.renderer import PdfRenderer
+
+async def main():
+    renderer = PdfRenderer(2)
+    await renderer.render("<p>x</p>")
+    await asyncio.sleep(0.5)  # the second worker has started too
+    Path(sys.argv[1]).write_text(" ".join(map(str, renderer._pool._processes)))
+    await asyncio.sleep(600)
+
+asyncio.run(main())
+"""
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl(PR_SET_PDEATHSIG)")
+async def test_the_workers_of_a_server_killed_outright_end_with_it(tmp_path: Path):
+    said = tmp_path / "workers"
+    owner = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", OWNER, str(said), cwd=Path(__file__).parents[2]
+    )
+    for _ in range(600):
+        if said.exists() or owner.returncode is not None:
+            break
+        await asyncio.sleep(0.1)
+    workers = [int(pid) for pid in said.read_text().split()]
+    assert len(workers) == 2 and all(map(alive, workers))
+    owner.kill()
+    await owner.wait()
+    for _ in range(100):
+        if not any(map(alive, workers)):
+            break
+        await asyncio.sleep(0.1)
+    left = [pid for pid in workers if alive(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, "workers outlived their server"
 
 
 def dies_at_start() -> None:
