@@ -136,6 +136,14 @@ def sqlite_path(url: URL) -> Path | None:
     return Path(url.database)
 
 
+# The connections reads share on an SQLite file, in each process. Each is a thread of aiosqlite's,
+# and each of its statements hands the interpreter lock between that thread and the event loop:
+# under 32 concurrent requests two connections answered 1.5x what fifteen did (the pool's
+# default), the hand-written ceiling of the page benchmark alike (scripts/bench page). Writes have
+# a pool of their own, so that reads never wait behind a writer waiting for SQLite's write lock.
+SQLITE_READERS = 2
+
+
 class Database:
     def __init__(
         self,
@@ -170,11 +178,32 @@ class Database:
                 milliseconds = str(max(1, round(statement_timeout * 1000)))
                 kwargs["connect_args"] = {"server_settings": {"statement_timeout": milliseconds}}
         self.engine = create_async_engine(self.url, **kwargs)
+        # Reads have engines of their own on an SQLite file (see SQLITE_READERS).
+        self.read_engine = self.engine
         if self.backend == "sqlite":
             _prepare_sqlite(self.engine)
+            if sqlite_path(self.url) is not None:
+                self.read_engine = create_async_engine(
+                    self.url,
+                    echo=echo,
+                    pool_size=SQLITE_READERS,
+                    max_overflow=0,
+                    pool_timeout=pool_timeout,
+                )
+                _prepare_sqlite(self.read_engine)
         self._sessions = async_sessionmaker(
             self.engine, expire_on_commit=False, sync_session_class=ScopedSession
         )
+        self._read_sessions = async_sessionmaker(
+            self.read_engine, expire_on_commit=False, sync_session_class=ScopedSession
+        )
+
+    @property
+    def engines(self) -> tuple[AsyncEngine, ...]:
+        """Every engine (for what listens to all statements): reads' and writes'."""
+        if self.read_engine is self.engine:
+            return (self.engine,)
+        return (self.engine, self.read_engine)
 
     @property
     def is_postgresql(self) -> bool:
@@ -184,14 +213,14 @@ class Database:
     async def read(self, scope: TenantScope) -> AsyncIterator[AsyncSession]:
         shared = SharedReads.current(self)
         if shared is None:
-            async with self._sessions(info={SCOPE_KEY: scope}) as session:
+            async with self._read_sessions(info={SCOPE_KEY: scope}) as session:
                 yield session
             return
         shared.busy = True
         try:
             connection = await shared.connection()
             # The session joins the shared transaction and leaves it open when it closes.
-            async with self._sessions(
+            async with self._read_sessions(
                 bind=connection, info={SCOPE_KEY: scope}, join_transaction_mode="rollback_only"
             ) as session:
                 yield session
@@ -205,6 +234,8 @@ class Database:
 
     @asynccontextmanager
     async def write(self, scope: TenantScope) -> AsyncIterator[AsyncSession]:
+        if not self.is_postgresql:  # not held while this one waits for SQLite's write lock
+            await SharedReads.set_aside()
         async with self._sessions(info={SCOPE_KEY: scope}) as session, session.begin():
             await session.connection(execution_options={WRITE_OPTION: True})
             yield session
@@ -212,7 +243,8 @@ class Database:
             SharedReads.written()
 
     async def dispose(self) -> None:
-        await self.engine.dispose()
+        for engine in self.engines:
+            await engine.dispose()
 
 
 async def upsert(session: AsyncSession, model: Any) -> Any:

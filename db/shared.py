@@ -56,6 +56,15 @@ class SharedReads:
             shared.stale = True
 
     @staticmethod
+    async def set_aside() -> None:
+        """The connection goes back to the pool until the next shared read (SQLite: while a write
+        waits for the write lock, its request's reads hold no connection others could use)."""
+        shared = _current.get()
+        if shared is not None and not shared.busy and shared._connection is not None:
+            connection, shared._connection = shared._connection, None
+            await connection.close()
+
+    @staticmethod
     async def end() -> None:
         """The request's reads are over (see the module's docstring)."""
         shared = _current.get()
@@ -65,7 +74,7 @@ class SharedReads:
     async def connection(self) -> AsyncConnection:
         """The connection in a read transaction; only for the read that set ``busy``."""
         if self._connection is None:
-            self._connection = await self.db.engine.connect()
+            self._connection = await self.db.read_engine.connect()
         if self.stale and self._connection.in_transaction():
             await self._connection.rollback()
         self.stale = False

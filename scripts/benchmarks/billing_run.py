@@ -290,7 +290,8 @@ class StatementCounter:
     def __init__(self, db: Database) -> None:
         self.counting = False
         self.count = 0
-        event.listen(db.engine.sync_engine, "before_cursor_execute", self._seen)
+        for engine in db.engines:
+            event.listen(engine.sync_engine, "before_cursor_execute", self._seen)
 
     def _seen(self, *_: Any) -> None:
         if self.counting:

@@ -326,7 +326,7 @@ def ceiling_app(config: Config) -> Starlette:
     async def graphql(request: Request) -> Response:
         first = (orjson.loads(await request.body()).get("variables") or {}).get("first") or 20
         by_invoice: dict[uuid.UUID, list[Any]] = defaultdict(list)
-        async with db.engine.connect() as connection:
+        async with db.read_engine.connect() as connection:
             if db.is_postgresql:
                 await connection.execute(rls, rls_params)
             result = await connection.execute(page.order_by(invoices.c.id).limit(first + 1))
@@ -757,7 +757,8 @@ class Statements:
 
     def __init__(self, db: Database) -> None:
         self.tables: list[str] = []
-        event.listen(db.engine.sync_engine, "before_cursor_execute", self._seen)
+        for engine in db.engines:
+            event.listen(engine.sync_engine, "before_cursor_execute", self._seen)
 
     def _seen(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         if statement.startswith("SELECT") and "set_config" not in statement:

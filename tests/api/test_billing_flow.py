@@ -394,7 +394,8 @@ async def test_an_invoices_page_costs_the_same_number_of_statements_at_any_size(
 
     # when pages of 10, 50 and 100 are read with lines, products, vendors and customers
     counts = {}
-    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    for engine in db.engines:
+        event.listen(engine.sync_engine, "before_cursor_execute", count)
     try:
         for size in (10, 50, 100):
             statements.clear()
@@ -407,7 +408,8 @@ async def test_an_invoices_page_costs_the_same_number_of_statements_at_any_size(
                 [s for s in statements if s.startswith("SELECT") and "set_config" not in s]
             )
     finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+        for engine in db.engines:
+            event.remove(engine.sync_engine, "before_cursor_execute", count)
 
     # then the same number of statements for all three
     assert counts[10] == counts[50] == counts[100], counts

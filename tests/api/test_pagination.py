@@ -83,9 +83,11 @@ def statements(db):
     def record(_conn, _cursor, statement, _params, _context, _executemany):
         seen.append(statement)
 
-    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    for engine in db.engines:
+        event.listen(engine.sync_engine, "before_cursor_execute", record)
     yield seen
-    event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+    for engine in db.engines:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
 async def test_sql_statements_do_not_grow_with_the_page(api, db, world: World, statements):

@@ -46,11 +46,13 @@ def statements(db: Database) -> Iterator[list[str]]:
     def record(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
         seen.append(statement)
 
-    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    for engine in db.engines:
+        event.listen(engine.sync_engine, "before_cursor_execute", record)
     try:
         yield seen
     finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+        for engine in db.engines:
+            event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
 async def test_the_nested_customers_query_is_refused_before_anything_runs(api, db, world: World):

@@ -33,17 +33,17 @@ def checkouts(db: Database) -> Iterator[list[object]]:
     def record(dbapi_connection: object, *_: Any) -> None:
         seen.append(dbapi_connection)
 
-    event.listen(db.engine.sync_engine.pool, "checkout", record)
+    event.listen(db.read_engine.sync_engine.pool, "checkout", record)
     try:
         yield seen
     finally:
-        event.remove(db.engine.sync_engine.pool, "checkout", record)
+        event.remove(db.read_engine.sync_engine.pool, "checkout", record)
 
 
 async def test_a_query_reads_its_caller_and_its_data_on_one_connection(
     api: Api, db: Database, world: World
 ):
-    pool = db.engine.sync_engine.pool
+    pool = db.read_engine.sync_engine.pool
     with checkouts(db) as taken:
         body = await api(PAGE, token=world.token("owner", world.a))
     assert "errors" not in body, body
@@ -66,7 +66,7 @@ async def test_a_mutation_reads_what_it_wrote_and_gives_the_connection_back(
     assert body["data"]["createCustomer"] == {"customer": {"name": "Initech"}, "errors": []}
     after = await api(PAGE, token=token)
     assert after["data"]["customers"]["totalCount"] == len(world.a.customers) + 1
-    assert db.engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert db.read_engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
 
 
 async def test_another_tenants_caller_reads_its_own_rows_on_the_next_request(

@@ -94,7 +94,7 @@ async def test_a_saturated_pool_answers_503_quickly(api, db: Database, world: Wo
     held = []
     try:
         while True:
-            held.append(await db.engine.connect())
+            held.append(await db.read_engine.connect())
     except PoolTimeout:
         pass
     try:

@@ -29,11 +29,13 @@ def statements(db: Database) -> Iterator[list[str]]:
     def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         seen.append(statement)
 
-    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    for engine in db.engines:
+        event.listen(engine.sync_engine, "before_cursor_execute", record)
     try:
         yield seen
     finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+        for engine in db.engines:
+            event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
 @contextmanager
@@ -43,11 +45,11 @@ def checkouts(db: Database) -> Iterator[list[object]]:
     def record(dbapi_connection: object, *_: Any) -> None:
         seen.append(dbapi_connection)
 
-    event.listen(db.engine.sync_engine.pool, "checkout", record)
+    event.listen(db.read_engine.sync_engine.pool, "checkout", record)
     try:
         yield seen
     finally:
-        event.remove(db.engine.sync_engine.pool, "checkout", record)
+        event.remove(db.read_engine.sync_engine.pool, "checkout", record)
 
 
 async def customers(session: AsyncSession) -> int:
@@ -136,7 +138,7 @@ async def test_a_failed_read_leaves_the_next_one_working(db: Database, world: Wo
 
 async def test_the_connection_goes_back_when_the_reads_end(db: Database, world: World):
     scope = TenantScope.tenant(world.a.id)
-    pool = db.engine.sync_engine.pool
+    pool = db.read_engine.sync_engine.pool
     async with SharedReads(db) as shared:
         async with db.read(scope) as session:
             await customers(session)
@@ -151,9 +153,54 @@ async def test_the_connection_goes_back_when_the_reads_end(db: Database, world: 
 
 async def test_an_end_during_a_read_gives_the_connection_back_after_it(db: Database, world: World):
     scope = TenantScope.tenant(world.a.id)
-    pool = db.engine.sync_engine.pool
+    pool = db.read_engine.sync_engine.pool
     async with SharedReads(db):
         async with db.read(scope) as session:
             await SharedReads.end()
             assert await customers(session) == len(world.a.customers)  # still usable
         assert pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_a_write_of_the_request_holds_no_read_connection_on_sqlite(
+    db: Database, world: World
+):
+    if db.is_postgresql:
+        pytest.skip("PostgreSQL writers do not queue for one lock; the connection stays")
+    scope = TenantScope.tenant(world.a.id)
+    readers = db.read_engine.sync_engine.pool
+    async with SharedReads(db):
+        async with db.read(scope) as session:
+            await customers(session)
+        assert readers.checkedout() == 1  # type: ignore[attr-defined]
+        async with db.write(scope):
+            assert readers.checkedout() == 0  # type: ignore[attr-defined]
+        async with db.read(scope) as session:
+            assert await customers(session) == len(world.a.customers)
+
+
+async def test_reads_go_on_while_a_writer_holds_the_write_lock(db: Database, world: World):
+    scope = TenantScope.tenant(world.a.id)
+    holding, done = asyncio.Event(), asyncio.Event()
+
+    async def long_write() -> None:
+        async with db.write(scope) as session:
+            await services.create_customer(
+                session, scope, services.NewCustomer("Slowco", "ap@slowco.example", "EUR")
+            )
+            holding.set()
+            await done.wait()
+
+    writer = asyncio.create_task(long_write())
+    await holding.wait()
+    try:
+
+        async def one_read() -> int:
+            async with SharedReads(db), db.read(scope) as session:
+                return await customers(session)
+
+        async with asyncio.timeout(10):
+            counts = await asyncio.gather(*(one_read() for _ in range(8)))
+        assert counts == [len(world.a.customers)] * 8  # the write is not committed yet
+    finally:
+        done.set()
+        await writer
