@@ -32,10 +32,8 @@ from sqlalchemy.pool import NullPool
 
 from db.base import TenantKeyed, TenantOwned
 from db.scope import TenantScope
-from db.shared import SharedReads
 
 SCOPE_KEY = "tenant_scope"
-RLS_KEY = "channelbill_rls"  # connection.info: the scope set for RLS, and in which transaction
 WRITE_OPTION = "channelbill_write"
 
 # Models whose own id is the tenant key (the reseller row), registered by the tenants package.
@@ -60,12 +58,6 @@ def _set_tenant_for_rls(session: Session, _tx: SessionTransaction, connection: C
     scope = scope_of(session)
     if connection.dialect.name != "postgresql":
         return
-    # Set once per transaction and scope: the sessions of shared reads (db/shared.py) take
-    # turns in one transaction, and most of them in the same scope.
-    current = (scope, connection.get_transaction())
-    if connection.info.get(RLS_KEY) == current:
-        return
-    connection.info[RLS_KEY] = current
     connection.execute(
         text(
             "SELECT set_config('app.reseller_id', :reseller, true),"
@@ -136,11 +128,10 @@ def sqlite_path(url: URL) -> Path | None:
     return Path(url.database)
 
 
-# The connections reads share on an SQLite file, in each process. Each is a thread of aiosqlite's,
-# and each of its statements hands the interpreter lock between that thread and the event loop:
-# under 32 concurrent requests two connections answered 1.5x what fifteen did (the pool's
-# default), the hand-written ceiling of the page benchmark alike (scripts/bench page). Writes have
-# a pool of their own, so that reads never wait behind a writer waiting for SQLite's write lock.
+# The connections reads share on an SQLite file, in each process. Each is a thread of aiosqlite's
+# handing the interpreter lock back and forth with the event loop; more of them than the two
+# cores can use only contend for it. Writes have a pool of their own, so that reads never wait
+# behind a writer that waits for SQLite's write lock.
 SQLITE_READERS = 2
 
 
@@ -211,36 +202,14 @@ class Database:
 
     @asynccontextmanager
     async def read(self, scope: TenantScope) -> AsyncIterator[AsyncSession]:
-        shared = SharedReads.current(self)
-        if shared is None:
-            async with self._read_sessions(info={SCOPE_KEY: scope}) as session:
-                yield session
-            return
-        shared.busy = True
-        try:
-            connection = await shared.connection()
-            # The session joins the shared transaction and leaves it open when it closes.
-            async with self._read_sessions(
-                bind=connection, info={SCOPE_KEY: scope}, join_transaction_mode="rollback_only"
-            ) as session:
-                yield session
-        except BaseException:
-            shared.stale = True
-            raise
-        finally:
-            shared.busy = False
-            if shared.closed:
-                await shared.close()
+        async with self._read_sessions(info={SCOPE_KEY: scope}) as session:
+            yield session
 
     @asynccontextmanager
     async def write(self, scope: TenantScope) -> AsyncIterator[AsyncSession]:
-        if not self.is_postgresql:  # not held while this one waits for SQLite's write lock
-            await SharedReads.set_aside()
         async with self._sessions(info={SCOPE_KEY: scope}) as session, session.begin():
             await session.connection(execution_options={WRITE_OPTION: True})
             yield session
-        if not self.is_postgresql:  # a read committed transaction sees it by itself
-            SharedReads.written()
 
     async def dispose(self) -> None:
         for engine in self.engines:

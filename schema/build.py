@@ -36,7 +36,6 @@ from schema.payments import PaymentMutations
 from schema.portal import PortalMutations, PortalToken
 from schema.prices import PriceMutations, PriceOverride, PriceQueries
 from schema.query_limits import alias_limit, depth_limit
-from schema.reads import SharedReadsEnd
 from schema.resellers import Reseller, ResellerMutations, ResellerQueries
 from schema.scalars import SCALAR_OVERRIDES
 from schema.sessions import SessionMutations
@@ -150,7 +149,6 @@ def build_schema(
             Payment,
         ],
         extensions=[
-            SharedReadsEnd,
             QueryLimits,
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             lambda: ParserCache(maxsize=CACHE_SIZE),

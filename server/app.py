@@ -58,7 +58,6 @@ from server.overload import TimeLimit, database_busy
 from server.pages import Pages
 from server.payments import build_gateway, close_gateway
 from server.persisted import PersistedQueries, load_trusted
-from server.reads import SharedReadsPerRequest
 from server.settings import Settings
 from server.stripe_webhooks import StripeWebhooks
 from tenants.rls import check_app_role
@@ -251,12 +250,7 @@ def create_app(settings: Settings) -> Starlette:
 
     app = Starlette(
         routes=[
-            Route(
-                "/graphql",
-                graphql,
-                methods=["GET", "POST"],
-                middleware=[time_limit, Middleware(SharedReadsPerRequest, db=db), bearer],
-            ),
+            Route("/graphql", graphql, methods=["GET", "POST"], middleware=[time_limit, bearer]),
             WebSocketRoute("/graphql", graphql),
             Route("/documents/{token}", downloads.handle, methods=["GET"]),
             Route("/oauth/token", TokenEndpoint(services, settings).handle, methods=["POST"]),
