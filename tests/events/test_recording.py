@@ -342,7 +342,8 @@ async def test_housekeeping_deletes_events_past_retention(db: Database, world: W
     from jobs.housekeeping import Housekeeping, schedule_housekeeping
 
     assert await stored(db, "customer.created")  # the world's customers
-    later = utcnow() + timedelta(days=31)
+    # noon: the run it queues for the next day (03:00) is due by the next noon, whatever the hour
+    later = (utcnow() + timedelta(days=31)).replace(hour=12)
     await schedule_housekeeping(db, later)
     runner = JobRunner(
         db,
