@@ -26,7 +26,7 @@ from billing.models import (
     InvoiceStatus,
     Payment,
 )
-from db.base import column_attributes
+from db.base import column_attributes, plain_rows
 from db.database import upsert
 from db.scope import TenantScope
 from tenants.repositories import ScopedRepository
@@ -105,8 +105,12 @@ class InvoiceChildren:
             select(*column_attributes(model)) if rows else select(model), model.reseller_id
         )
         statement = statement.where(model.invoice_id.in_(wanted)).order_by(model.invoice_id, *order)
-        read = self.session.execute(statement) if rows else self.session.scalars(statement)
-        for row in await read:
+        read = (
+            plain_rows(await self.session.execute(statement))
+            if rows
+            else await self.session.scalars(statement)
+        )
+        for row in read:
             found[row.invoice_id].append(row)
         return found
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections import namedtuple
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import DateTime, Enum, ForeignKey, MetaData, Numeric, TypeDecorator, Uuid
@@ -85,6 +87,19 @@ def column_attributes(model: type[Any]) -> list[Any]:
     """The model's mapped columns as ORM attributes: a select of them stays an ORM select, so
     the session's tenant criteria still apply, and answers rows keyed by attribute name."""
     return [attribute.class_attribute for attribute in sa_inspect(model).column_attrs]
+
+
+def plain_rows(result: Any) -> list[tuple[Any, ...]]:
+    """A result's rows as named tuples of its keys, for lists that are only read. A Row answers
+    a name through ``__getattr__`` after a failed lookup (about 0.5 µs each); a named tuple's
+    field is a slot (about 20 ns), and a page of invoices with their lines reads ~5,000."""
+    make = _named_row(tuple(result.keys()))._make
+    return [make(row) for row in result]
+
+
+@lru_cache(maxsize=256)
+def _named_row(keys: tuple[str, ...]) -> Any:
+    return namedtuple("Row", keys)
 
 
 def string_enum(cls: type[enum.Enum]) -> Enum:

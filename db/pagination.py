@@ -11,6 +11,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import ValidationFailed
+from db.base import plain_rows
 
 T = TypeVar("T")
 
@@ -68,7 +69,7 @@ async def keyset_page(
     order = key.desc() if request.backwards else key.asc()
     statement = statement.order_by(order).limit(size + 1)
     if columns is not None:
-        rows: list[Any] = list((await session.execute(statement.with_only_columns(*columns))).all())
+        rows: list[Any] = plain_rows(await session.execute(statement.with_only_columns(*columns)))
     else:
         rows = list((await session.scalars(statement)).all())
     more = len(rows) > size
