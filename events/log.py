@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, false, select, true
+from sqlalchemy import Select, false, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
@@ -182,6 +182,21 @@ async def schedule_delivery(
     )
 
 
+async def resume_deliveries(session: AsyncSession, reseller_id: uuid.UUID, now: datetime) -> int:
+    """The account is reactivated: its pending deliveries, held while it was deactivated, are
+    due now (in their order per endpoint, as ever). How many jobs moved."""
+    await session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.reseller_id == reseller_id,
+            WebhookDelivery.status == WebhookDeliveryStatus.PENDING,
+        )
+        .values(next_attempt_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return await queue.move(session, reseller_id, DELIVER_WEBHOOK, now)
+
+
 class EventLog:
     """The events of the tenant in scope, oldest first, as a caller may see them."""
 
@@ -237,3 +252,11 @@ class EventLog:
 
     async def get(self, id_: uuid.UUID) -> Event | None:
         return (await self.session.scalars(self.select().where(Event.id == id_))).first()
+
+    async def by_ids(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Event]:
+        """The tenant's events among ``ids`` (a portal's: its customer's it may see)."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        found = await self.session.scalars(self.select().where(Event.id.in_(wanted)))
+        return {event.id: event for event in found}

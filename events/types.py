@@ -12,6 +12,7 @@ EVENT_TYPES: dict[str, bool] = {
     "payment.succeeded": True,
     "payment.failed": True,
     "account.past_due": True,
+    "account.paid_up": True,  # PAST_DUE -> ACTIVE: what a charge failed for is paid
     "account.deactivated": True,
     "account.reactivated": True,
     "customer.created": False,

@@ -352,7 +352,7 @@ class Collector:
         async with self.db.write(TenantScope.tenant(payment.reseller_id)) as session:
             settled = await self.settle(session, payment.id, payment.reseller_id, result, actor)
             if settled is not None and settled.status is PaymentStatus.SUCCEEDED and after_success:
-                await self.dunning.paid_up(session, payment.reseller_id, actor)
+                await self.dunning.paid_up(session, payment.reseller_id, actor, self.clock())
             current = await session.get(Payment, (payment.reseller_id, payment.id))
             assert current is not None
             return current
@@ -431,7 +431,7 @@ class Collector:
             last = await last_failure(session, job.reseller_id)
         if not owed:
             async with self.db.write(TenantScope.tenant(job.reseller_id)) as session:
-                await self.dunning.paid_up(session, job.reseller_id, Actor.system())
+                await self.dunning.paid_up(session, job.reseller_id, Actor.system(), self.clock())
             return
         failures: list[Failure] = []
         if card is None:
@@ -458,7 +458,7 @@ class Collector:
                     session, job.reseller_id, failures[-1], self.clock(), retry_number=number
                 )
             else:
-                await self.dunning.paid_up(session, job.reseller_id, Actor.system())
+                await self.dunning.paid_up(session, job.reseller_id, Actor.system(), self.clock())
 
     async def reconcile(self, job: ClaimedJob) -> None:
         """An attempt started by hand (payInvoice) whose answer never came."""

@@ -157,7 +157,9 @@ class Dunning:
             await self._failure_email(session, reseller, failure, retry_at, invoice)
         return reseller.status
 
-    async def paid_up(self, session: AsyncSession, reseller_id: uuid.UUID, actor: Actor) -> bool:
+    async def paid_up(
+        self, session: AsyncSession, reseller_id: uuid.UUID, actor: Actor, now: datetime
+    ) -> bool:
         """After a payment: when nothing a charge failed for is left unpaid, the account is
         ACTIVE again and its retries are off. Whether it changed."""
         reseller = await self._reseller(session, reseller_id)
@@ -181,6 +183,9 @@ class Dunning:
         if before is AccountStatus.DEACTIVATED:
             await _account_event(session, "account.reactivated", reseller)
             await self._account_email(session, reseller, NotificationEvent.ACCOUNT_REACTIVATED)
+            await events.resume_deliveries(session, reseller.id, now)
+        elif before is AccountStatus.PAST_DUE:
+            await _account_event(session, "account.paid_up", reseller)
         return before is not AccountStatus.ACTIVE
 
     async def reactivated(
@@ -216,6 +221,8 @@ class Dunning:
         )
         await _account_event(session, "account.reactivated", reseller)
         await self._account_email(session, reseller, NotificationEvent.ACCOUNT_REACTIVATED)
+        if before is AccountStatus.DEACTIVATED:
+            await events.resume_deliveries(session, reseller.id, now)
         return retry_at
 
     async def card_changed(

@@ -148,5 +148,5 @@ class RecordedPayments:
                 session, scope, actor, invoice.id, InvoiceStatus.CLOSED
             )
             if invoice.kind is InvoiceKind.WHOLESALE:
-                await self.dunning.paid_up(session, invoice.reseller_id, actor)
+                await self.dunning.paid_up(session, invoice.reseller_id, actor, self.clock())
         return payment

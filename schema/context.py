@@ -37,6 +37,7 @@ from db.database import Database
 from db.scope import TenantScope
 from documents.links import DocumentLinks
 from documents.service import Documents
+from events.log import EventLog
 from notifications.emails import Composer
 from notifications.outbox import OutboxRepository
 from payments.repositories import cards_on_file
@@ -51,7 +52,7 @@ from tenants.repositories import (
     UserRepository,
 )
 from tenants.scope import scope_for
-from webhooks.endpoints import Webhooks
+from webhooks.endpoints import EndpointRepository, Webhooks
 from webhooks.sealed import SecretBox
 
 M = TypeVar("M")
@@ -126,6 +127,8 @@ class Loaders:
         self.price_override_by_id = self._loader(lambda s: PriceOverrideRepository(s, scope).by_ids)
         self.invoice_by_id = self._loader(lambda s: InvoiceRepository(s, scope).by_ids)
         self.payment_by_id = self._loader(lambda s: PaymentRepository(s, scope).by_ids)
+        self.event_by_id = self._loader(lambda s: EventLog(s, scope).by_ids)
+        self.webhook_endpoint_by_id = self._loader(lambda s: EndpointRepository(s, scope).by_ids)
         self.lines_by_invoice_id = self._loader(lambda s: InvoiceChildren(s, scope).lines)
         self.charges_by_invoice_id = self._loader(lambda s: InvoiceChildren(s, scope).charges)
         self.payments_by_invoice_id = self._loader(lambda s: InvoiceChildren(s, scope).payments)

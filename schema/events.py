@@ -21,8 +21,8 @@ from events.log import EventLog, event_global_id
 from events.models import Event as EventRow
 from events.types import EVENT_TYPES
 from schema.context import Info
-from schema.permissions import CanReadEvents
-from schema.relay import After, Connection, First, page_request, resolve_connection
+from schema.permissions import CanReadEvents, CanReadTenant, HasBillingAccess
+from schema.relay import After, Connection, First, Node, page_request, resolve_connection
 
 MAX_TYPES = len(EVENT_TYPES)
 
@@ -33,7 +33,7 @@ MAX_TYPES = len(EVENT_TYPES)
         " endpoint is sent."
     )
 )
-class Event:
+class Event(Node):
     id: strawberry.ID = strawberry.field(
         description="The event's id; a webhook's `webhook-id` header carries it (drop repeats)."
     )
@@ -62,6 +62,15 @@ class Event:
 
 def event_id(row: EventRow) -> str:
     return event_global_id(row.id)
+
+
+def check_event_access(info: Info, row: EventRow) -> None:
+    """An event fetched by id: as its list shows it, a billing event needs billing access and
+    any other the tenant's data (a portal's log holds only its own customer's billing events)."""
+    if row.billing:
+        HasBillingAccess().has_permission(None, info)
+    else:
+        CanReadTenant().has_permission(None, info)
 
 
 @strawberry.type(description="A page of events.")

@@ -20,11 +20,14 @@ from schema.catalog import Product, Vendor
 from schema.context import Info, Loaders
 from schema.customers import Customer
 from schema.errors import NOT_FOUND, ApiError
+from schema.events import Event, check_event_access
 from schema.invoices import Invoice, Payment
 from schema.permissions import (
     CanManageUsers,
+    CanManageWebhooks,
     CanReadAudit,
     CanReadCustomers,
+    CanReadEvents,
     CanReadTenant,
     CanWriteBilling,
     HasBillingAccess,
@@ -38,6 +41,7 @@ from schema.relay import Node, from_global_id
 from schema.resellers import Reseller
 from schema.subscriptions import CustomerSubscription, UsageRecord
 from schema.users import User
+from schema.webhooks import WebhookEndpoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +87,7 @@ NODE_TYPES: dict[str, NodeType] = {
         lambda loaders: loaders.subscription_by_id,
         CustomerSubscription.from_model,
         CanReadCustomers,
+        CanReadEvents,
     ),
     "UsageRecord": NodeType(
         lambda loaders: loaders.usage_record_by_id, UsageRecord.from_model, CanReadCustomers
@@ -92,6 +97,14 @@ NODE_TYPES: dict[str, NodeType] = {
     ),
     "Payment": NodeType(
         lambda loaders: loaders.payment_by_id, Payment.from_model, HasBillingAccess
+    ),
+    "Event": NodeType(
+        lambda loaders: loaders.event_by_id, Event.from_model, CanReadEvents, check_event_access
+    ),
+    "WebhookEndpoint": NodeType(
+        lambda loaders: loaders.webhook_endpoint_by_id,
+        WebhookEndpoint.from_model,
+        CanManageWebhooks,
     ),
 }
 

@@ -6,9 +6,10 @@ sees every event once and in order, whichever process committed it; ``after`` (a
 resumes a stream that dropped exactly where it stopped. Before each read the caller is read
 again from its token, as every HTTP request is: a revoked token, a disabled user or lost billing
 access ends the stream with an error before the next event, or within ``RECHECK_SECONDS``
-without one. Streams of a process take
-turns at the database (``Services.stream_reads``): a hundred woken by one commit queue there
-rather than time out on the pool, and leave the pool's other connections to requests.
+without one; so does the account's deactivation (ACCOUNT_DEACTIVATED: only billing is open).
+Streams of a process take turns at the database (``Services.stream_reads``): a hundred woken
+by one commit queue there rather than time out on the pool, and leave the pool's other
+connections to requests.
 
 Subscriptions are a reseller's: each stream reads one tenant's log. Over WebSocket
 (graphql-transport-ws) the token is the connection_init payload's ``Authorization``; over
@@ -38,12 +39,13 @@ from events.log import EventLog
 from events.models import Event as EventRow
 from events.stream import BATCH, EventStream, Position
 from schema.context import Context, Info
-from schema.errors import RATE_LIMITED, UNAUTHENTICATED, ApiError
+from schema.errors import ACCOUNT_DEACTIVATED, RATE_LIMITED, UNAUTHENTICATED, ApiError
 from schema.events import Event, checked_types
 from schema.invoices import Invoice
 from schema.nodes import resolve_node
 from schema.permissions import BillingAccess, CanReadEvents, HasBillingAccess
 from schema.relay import from_global_id
+from schema.standing import MESSAGE as DEACTIVATED_MESSAGE
 
 RECHECK_SECONDS = 5.0  # a stream with nothing new still looks (and checks its caller) this often
 
@@ -93,6 +95,8 @@ async def recheck(context: Context) -> Principal:
         principal = await Callers(context.db, context.services.signer).principal(token)
     except InvalidToken:
         raise ApiError("the token is no longer valid: sign in again", UNAUTHENTICATED) from None
+    if principal.deactivated:  # streams are not billing: closed with the account (standing.py)
+        raise ApiError(DEACTIVATED_MESSAGE, ACCOUNT_DEACTIVATED)
     context.act_as(principal)
     return principal
 
@@ -211,7 +215,7 @@ class Subscription:
         decoded = from_global_id(id)
         if decoded is None or decoded[0] != "Invoice":
             raise NotFound("invoice", field="id")
-        await recheck(info.context)
+        _tenant(await recheck(info.context))
         yield await _invoice(info, id)
 
         def about(statement: Select[Any]) -> Select[Any]:

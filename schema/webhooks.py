@@ -29,6 +29,7 @@ from schema.relay import (
     After,
     Connection,
     First,
+    Node,
     decode_id,
     page_request,
     resolve_connection,
@@ -134,7 +135,7 @@ async def _with_events(
 
 
 @strawberry.type(description="Where a reseller's events are POSTed, signed (Standard Webhooks).")
-class WebhookEndpoint:
+class WebhookEndpoint(Node):
     id: strawberry.ID = strawberry.field(description="The endpoint's id.")
     url: str = strawberry.field(description="Where events are POSTed.")
     events: list[str] = strawberry.field(description="The event types sent to it.")

@@ -6,7 +6,8 @@ now, checked against the SSRF rules, with a short timeout and no redirects follo
 delivered; a 410 disables the endpoint; anything else is tried again on ``RETRY_SCHEDULE``
 (about three days in all), after which the endpoint is disabled and the reseller's OWNER told.
 At least once: a worker that dies after the POST and before the record sends it again, and
-``webhook-id`` (the event's id) lets the receiver drop the repeat.
+``webhook-id`` (the event's id) lets the receiver drop the repeat. While the reseller's account is
+DEACTIVATED nothing is sent: its deliveries wait, in order, and go out once it is reactivated.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from notifications.emails import Composer
 from notifications.models import NotificationEvent
 from notifications.outbox import enqueue
 from tenants.audit import Actor, record
-from tenants.models import Reseller, Role, User, UserStatus
+from tenants.models import AccountStatus, Reseller, Role, User, UserStatus
 from webhooks import ssrf
 from webhooks.sealed import SecretBox
 from webhooks.signing import headers as signed_headers
@@ -58,6 +59,9 @@ TIMEOUT_SECONDS = 10.0
 MAX_RESPONSE_NOTE = 200
 USER_AGENT = "channelbill-webhooks/1"
 STUCK_AFTER = timedelta(minutes=10)  # past the runner's lease: that attempt is not coming
+# A deactivated reseller's deliveries wait (not an attempt), looked at again this often;
+# reactivation sends them at once (events.log.resume_deliveries).
+HOLD_WHILE_DEACTIVATED = timedelta(hours=1)
 
 
 def body_of(event: Event) -> bytes:
@@ -125,12 +129,21 @@ class WebhookSender:
             endpoint = await session.get(WebhookEndpoint, (job.reseller_id, delivery.endpoint_id))
             event = await session.get(Event, (job.reseller_id, delivery.event_id))
             earlier = await self._earlier(session, delivery)
+            standing = await session.scalar(
+                select(Reseller.status).where(Reseller.id == job.reseller_id)
+            )
         if endpoint is None or event is None:
             return
         if endpoint.status is not EndpointStatus.ENABLED:
             await self._finish(delivery, None, "the endpoint is disabled", failed=True)
             return
         now = self.clock()
+        if standing is AccountStatus.DEACTIVATED:
+            # Integrations are closed with the account (domain.md): nothing leaves, nothing is
+            # lost; the deliveries go out in order once it is reactivated.
+            turn = now + HOLD_WHILE_DEACTIVATED
+            await self._postpone(delivery, turn)
+            raise Deferred(turn)
         if earlier is not None and earlier > now - STUCK_AFTER:
             # In order per endpoint: an earlier delivery to it is still pending (being retried,
             # or waiting its own turn); this one goes after that one's next attempt, and says

@@ -70,6 +70,11 @@ OPERATIONS = {
         lambda h: {"id": h.endpoint_id},
         ON_AN_ENDPOINT,
     ),
+    "node(webhookEndpoint)": (
+        "query($id: ID!) { node(id: $id) { ... on WebhookEndpoint { url status } } }",
+        lambda h: {"id": h.endpoint_id},
+        ON_AN_ENDPOINT,
+    ),
     "createWebhookEndpoint": (
         'mutation { createWebhookEndpoint(input: { url: "https://8.8.4.4/in",'
         ' events: ["invoice.paid"] }) { secret errors { code } } }',

@@ -10,6 +10,7 @@ from billing.lifecycle import BillingPolicy, InvoiceLifecycle
 from billing.models import InvoiceStatus, PaymentMethodKind
 from db.database import Database
 from db.scope import TenantScope
+from events.log import event_global_id
 from events.models import Event
 from events.types import PORTAL_TYPES
 from notifications.emails import Composer
@@ -105,6 +106,41 @@ async def test_each_caller_sees_its_part_of_the_log(
     assert [e["objectId"] + "/" + e["type"] for e in seen] == expected(world, caller, log)
     body = await api(EVENTS, {"first": 0}, who)
     assert body["data"]["events"]["totalCount"] == len(seen)
+
+
+EVENT_NODES = """query($ids: [ID!]!) { nodes(ids: $ids) {
+  id ... on Event { type objectId payload } } }"""
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+async def test_each_caller_fetches_by_id_exactly_the_events_it_may_see(
+    api: Api, world: World, log: list[Event], caller: str
+):
+    ids = [event_global_id(e.id) for e in log]
+    body = await api(EVENT_NODES, {"ids": ids}, token(world, caller))
+    if caller == "anonymous":
+        assert error_codes(body) == ["UNAUTHENTICATED"] and body["data"] is None
+        return
+    fetched = body["data"]["nodes"]
+    seen = [f"{e['objectId']}/{e['type']}" for e in fetched if e is not None]
+    assert seen == expected(world, caller, log)
+    # each one refused answers as its list would: another tenant's or a portal's other
+    # customers' as if it did not exist, a billing event without billing access by its code
+    refused = {error["path"][1]: error["extensions"]["code"] for error in body.get("errors", [])}
+    assert sorted(refused) == [i for i, e in enumerate(fetched) if e is None]
+    own = {"platform": None, "other_tenant": world.b.id}.get(caller, world.a.id)
+    for index, code in refused.items():
+        event = log[index]
+        if (own is not None and event.reseller_id != own) or caller == "portal":
+            want = "NOT_FOUND"
+        else:
+            want = "BILLING_ACCESS_REQUIRED" if event.billing else "FORBIDDEN"
+        assert code == want, (caller, event.type)
+    # and as the log shows it
+    listed = {e["id"]: e for e in await _all(api, token(world, caller), first=100)}
+    for event in fetched:
+        if event is not None:
+            assert event["payload"] == listed[event["id"]]["payload"]
 
 
 async def test_the_portal_sees_its_own_posted_invoice_and_payment(

@@ -303,6 +303,33 @@ async def test_dunning_records_failed_payments_and_the_accounts_standing(
     assert all(e.customer_id is None for e in later)  # the platform's invoice: no customer
 
 
+async def test_a_past_due_account_settled_before_deactivation_records_that_it_is_paid_up(
+    db: Database, world: World, shop: Shop
+):
+    payments = build(db, retries=3)
+    a = world.a.id
+    await payments.cards.update(a, "pm_card_chargeCustomerFail", OWNER)
+    invoice_id = await payments.wholesale_invoice(shop, a, world.a.customers[0])
+    start = len(await stored(db))
+    # when autopay fails, then a new card pays at the retry it moved
+    await payments.post(invoice_id)
+    assert await payments.run_due() == 1
+    assert (await payments.reseller(a)).status == "PAST_DUE"
+    await payments.cards.update(a, "pm_card_visa", OWNER)
+    [retry] = await payments.retries(a)
+    payments.clock.now = retry.run_at
+    assert await payments.run_due() == 1
+    # then the account's recovery is an event of its own, after the payment that settled it
+    later = [e for e in await stored(db)][start:]
+    assert (await payments.reseller(a)).status == "ACTIVE"
+    accounts = [e for e in later if e.type.startswith("account.")]
+    assert [e.type for e in accounts] == ["account.past_due", "account.paid_up"]
+    assert [e.payload["status"] for e in accounts] == ["PAST_DUE", "ACTIVE"]
+    types = [e.type for e in later]
+    assert types.index("payment.succeeded") < types.index("account.paid_up")
+    assert {e.object_id for e in accounts} == {to_global_id("Reseller", a)}
+
+
 async def test_a_notification_given_up_is_an_event(db: Database, world: World):
     smtp = SmtpServer(free_port())
     smtp.start()

@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from starlette.applications import Starlette
 
@@ -33,6 +33,7 @@ from notifications.models import OutboxMessage
 from server.settings import Settings
 from tenants import services as tenant_services
 from tenants.audit import Actor
+from tenants.models import AccountStatus, Reseller
 from tests.billing.drafts import retail_drafts
 from tests.catalog import make_catalog
 from tests.conftest import Api
@@ -211,6 +212,56 @@ async def test_a_delivery_waits_between_attempts_and_says_when_it_tries_next(
     [delivery] = [e["node"] for e in body["data"]["webhookEndpoint"]["deliveries"]["edges"]]
     assert delivery["status"] == "PENDING" and delivery["statusCode"] == 503
     assert delivery["error"] == "the endpoint answered 503" and delivery["nextAttemptAt"]
+
+
+async def test_a_deactivated_accounts_deliveries_wait_and_go_out_in_order_on_reactivation(
+    app: Starlette, api: Api, db: Database, world: World, receiver: Receiver
+):
+    owner, other = world.token("owner", world.a), world.token("owner", world.b)
+    endpoint_id, secret = await create(api, owner, receiver.url, TYPES)
+    _, other_secret = await create(api, other, receiver.url, TYPES)
+    receiver.secrets = [secret, other_secret]
+    await customer_changes(api, owner, 2)
+    await customer_changes(api, other, 1)
+    async with db.write(TenantScope.system()) as session:
+        await session.execute(
+            update(Reseller)
+            .where(Reseller.id == world.a.id)
+            .values(status=AccountStatus.DEACTIVATED, dunning_since=utcnow())
+        )
+    # when the jobs come due while A is deactivated
+    runner = JobRunner(db, sender(app).handlers())
+    await run_until(runner, lambda: len(receiver.delivered()) == 2)
+    assert await runner.run_due() == 0  # A's wait an hour: not an attempt, not a failure
+    # then only B's went out; A's wait, untried, and say until when
+    assert [r.event["payload"]["name"] for r in receiver.delivered()] == [
+        "Hooked 0",
+        "Hooked 0 Ltd",
+    ]
+    async with db.read(TenantScope.tenant(world.a.id)) as session:
+        waiting = list(await session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)))
+    assert [(d.status, d.attempts) for d in waiting] == [(WebhookDeliveryStatus.PENDING, 0)] * 4
+    assert all(d.next_attempt_at > utcnow() + timedelta(minutes=50) for d in waiting)
+    # when a new card reactivates it
+    dunning = app.state.services.payments.dunning
+    async with db.write(TenantScope.tenant(world.a.id)) as session:
+        await dunning.reactivated(session, world.a.id, Actor.system(), utcnow())
+    # then they go out at once, in order, followed by the reactivation itself if subscribed
+    await run_until(runner, lambda: len(receiver.delivered()) == 2 + 4)
+    mine = [r.event for r in receiver.delivered()[2:]]
+    assert [(e["type"], e["payload"]["name"]) for e in mine] == [
+        ("customer.created", "Hooked 0"),
+        ("customer.updated", "Hooked 0 Ltd"),
+        ("customer.created", "Hooked 1"),
+        ("customer.updated", "Hooked 1 Ltd"),
+    ]
+    done = await _deliveries(api, owner, endpoint_id)
+    assert [(d["status"], d["attempts"]) for d in done] == [("SUCCEEDED", 1)] * 4
+
+
+async def _deliveries(api: Api, token: str, endpoint_id: str) -> list[dict[str, Any]]:
+    body = await api(ENDPOINT, {"id": endpoint_id}, token)
+    return [e["node"] for e in body["data"]["webhookEndpoint"]["deliveries"]["edges"]]
 
 
 async def test_a_410_disables_the_endpoint(
