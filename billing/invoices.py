@@ -87,6 +87,13 @@ class InvoiceRepository(ScopedRepository[Invoice]):
         return (await self.session.scalars(statement)).first()
 
 
+SHOWN_LINE_COLUMNS = [
+    column
+    for column in column_attributes(InvoiceLine)
+    if column.key not in ("reseller_id", "id", "created_at")
+]
+
+
 class InvoiceChildren:
     """Rows hanging off invoices, fetched for many invoices in one query."""
 
@@ -95,19 +102,24 @@ class InvoiceChildren:
         self.scope = scope
 
     async def _by_invoice(
-        self, model: Any, ids: Iterable[uuid.UUID], *order: Any, rows: bool = False
+        self,
+        model: Any,
+        ids: Iterable[uuid.UUID],
+        *order: Any,
+        columns: Sequence[Any] | None = None,
     ) -> dict[uuid.UUID, list[Any]]:
+        """``columns``: only these, as read-only rows, instead of ORM instances."""
         wanted = list(set(ids))
         found: dict[uuid.UUID, list[Any]] = defaultdict(list)
         if not wanted:
             return found
         statement = self.scope.filter(
-            select(*column_attributes(model)) if rows else select(model), model.reseller_id
+            select(*columns) if columns is not None else select(model), model.reseller_id
         )
         statement = statement.where(model.invoice_id.in_(wanted)).order_by(model.invoice_id, *order)
         read = (
             plain_rows(await self.session.execute(statement))
-            if rows
+            if columns is not None
             else await self.session.scalars(statement)
         )
         for row in read:
@@ -118,8 +130,12 @@ class InvoiceChildren:
         return await self._by_invoice(InvoiceLine, ids, InvoiceLine.position)
 
     async def line_rows(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[Any]]:
-        """The lines as read-only rows (attribute names), for lists that are only shown."""
-        return await self._by_invoice(InvoiceLine, ids, InvoiceLine.position, rows=True)
+        """The lines as read-only rows of what a shown line has (attribute names), for lists
+        that are only shown: not their own keys and timestamps, each a value to decode per row
+        (on SQLite a UUID is parsed from text)."""
+        return await self._by_invoice(
+            InvoiceLine, ids, InvoiceLine.position, columns=SHOWN_LINE_COLUMNS
+        )
 
     async def charges(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[InvoiceCharge]]:
         return await self._by_invoice(
