@@ -11,6 +11,7 @@ ORM selects as a safety net.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,6 +22,7 @@ from sqlalchemy import event, false, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -103,6 +105,37 @@ def _tenant_criteria(state: ORMExecuteState) -> None:
     state.statement = state.statement.options(*options)
 
 
+# A pooled PostgreSQL connection idle longer than this is tested with a round trip before it is
+# handed out, and replaced if the server dropped it (a restart, a failover, an idle timeout).
+# One used within the last second is not: under load every checkout would otherwise cost a
+# round trip, two a request. If the server goes away under load, the statement that meets a
+# dead connection fails, and that invalidates the whole pool: the next checkouts connect anew.
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def _ping_after_idle(engine: AsyncEngine) -> None:
+    pool = engine.sync_engine.pool
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(pool, "checkin")
+    def _checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.pop(_IDLE_SINCE, None)
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return  # new, or in use a moment ago
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as error:  # the pool replaces it (and tries up to three times)
+            raise DisconnectionError(f"a pooled connection was dropped: {error}") from error
+
+
+_IDLE_SINCE = "channelbill_idle_since"
+
+
 def _prepare_sqlite(engine: AsyncEngine) -> None:
     # pysqlite's own transaction handling is bypassed so that BEGIN is ours: IMMEDIATE for
     # writes (no deadlock when two writers upgrade a read lock), deferred for reads.
@@ -162,13 +195,14 @@ class Database:
             kwargs.update(
                 pool_size=pool_size,
                 max_overflow=pool_size,
-                pool_pre_ping=True,
                 pool_timeout=pool_timeout,
             )
             if statement_timeout:
                 milliseconds = str(max(1, round(statement_timeout * 1000)))
                 kwargs["connect_args"] = {"server_settings": {"statement_timeout": milliseconds}}
         self.engine = create_async_engine(self.url, **kwargs)
+        if self.backend != "sqlite":
+            _ping_after_idle(self.engine)
         # Reads have engines of their own on an SQLite file (see SQLITE_READERS).
         self.read_engine = self.engine
         if self.backend == "sqlite":
