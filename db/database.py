@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,19 @@ def _tenant_criteria(state: ORMExecuteState) -> None:
     scope = scope_of(state.session)
     if scope.all_tenants or not (state.is_select or state.is_update or state.is_delete):
         return
-    reseller_id: uuid.UUID | None = scope.reseller_id
+    # The registries' sizes are in the key: a model registered later is never left out.
+    criteria = _criteria(
+        scope.reseller_id, scope.customer_id, len(TENANT_ROOTS), len(CUSTOMER_KEYED)
+    )
+    state.statement = state.statement.options(*criteria)
+
+
+@lru_cache(maxsize=4096)
+def _criteria(
+    reseller_id: uuid.UUID | None, customer_id: uuid.UUID | None, *_registered: int
+) -> tuple[Any, ...]:
+    """The loader criteria of a scope, made once per tenant (and portal customer) rather than at
+    every statement: they are immutable, and making them cost as much as running a small read."""
     if reseller_id is None:
         nothing = [TenantOwned, TenantKeyed, *TENANT_ROOTS]
         options = [
@@ -96,13 +109,12 @@ def _tenant_criteria(state: ORMExecuteState) -> None:
             with_loader_criteria(root, lambda cls: cls.id == reseller_id, include_aliases=True)
             for root in TENANT_ROOTS
         ]
-    customer_id: uuid.UUID | None = scope.customer_id
     if customer_id is not None:
         options += [
             with_loader_criteria(model, column == customer_id, include_aliases=True)
             for model, column in CUSTOMER_KEYED.items()
         ]
-    state.statement = state.statement.options(*options)
+    return tuple(options)
 
 
 # A pooled PostgreSQL connection idle longer than this is tested with a round trip before it is
