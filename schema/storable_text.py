@@ -8,6 +8,7 @@ variable (JSON) or as a literal in the document (``"\\u0000"``), and names the a
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -79,13 +80,28 @@ class _Literals(Visitor):
         return self.SKIP
 
 
+# A document's literals never change: a repeated document (the parser cache hands out the same
+# AST) is walked once. Keyed weakly, so a document dropped from that cache is dropped here too.
+_LITERALS: weakref.WeakKeyDictionary[Any, tuple[str, str] | None] = weakref.WeakKeyDictionary()
+
+
+def _in_literals(document: Any) -> tuple[str, str] | None:
+    try:
+        return _LITERALS[document]
+    except KeyError:
+        pass
+    literals = _Literals()
+    visit(document, literals)
+    _LITERALS[document] = literals.found
+    return literals.found
+
+
 def find_unstorable(document: Any, variables: dict[str, Any] | None) -> tuple[str, str] | None:
     """(path, reason) of the first string in the document's literals or in the variables that
     no text column can hold, or None."""
-    literals = _Literals()
-    visit(document, literals)
-    if literals.found:
-        return literals.found
+    found = _in_literals(document)
+    if found:
+        return found
     return _in_values(variables or {}, "")
 
 
