@@ -19,7 +19,7 @@ from tests.conftest import Api
 from tests.events import EVENTS, nodes, stored
 from tests.factories import World
 from tests.notifications import Outbox, SmtpServer, free_port
-from tests.payments.harness import OWNER, build
+from tests.payments.harness import OWNER, Payments, build
 
 CREATE_CUSTOMER = """mutation($input: CreateCustomerInput!) {
   createCustomer(input: $input) { customer { id } errors { code field } }
@@ -262,17 +262,27 @@ async def test_invoice_events_from_generation_to_payment(
     assert payment["method"] == "BANK_TRANSFER" and payment["status"] == "SUCCEEDED"
 
 
-async def test_dunning_records_failed_payments_and_the_accounts_standing(
-    db: Database, world: World, shop: Shop
-):
-    payments = build(db, retries=1)
+async def _autopay_declined(
+    db: Database, world: World, shop: Shop, *, retries: int
+) -> tuple[Payments, int]:
+    """A's platform invoice posted with a declining card on file and its autopay run; the
+    services, and how many events were stored before."""
+    payments = build(db, retries=retries)
     a = world.a.id
     await payments.cards.update(a, "pm_card_chargeCustomerFail", OWNER)
     invoice_id = await payments.wholesale_invoice(shop, a, world.a.customers[0])
     start = len(await stored(db))
-    # when autopay fails, then its one retry, then a new card reactivates and pays
     await payments.post(invoice_id)
     assert await payments.run_due() == 1
+    return payments, start
+
+
+async def test_dunning_records_failed_payments_and_the_accounts_standing(
+    db: Database, world: World, shop: Shop
+):
+    # when autopay fails, then its one retry, then a new card reactivates and pays
+    payments, start = await _autopay_declined(db, world, shop, retries=1)
+    a = world.a.id
     [retry] = await payments.retries(a)
     payments.clock.now = retry.run_at
     assert await payments.run_due() == 1
@@ -306,14 +316,9 @@ async def test_dunning_records_failed_payments_and_the_accounts_standing(
 async def test_a_past_due_account_settled_before_deactivation_records_that_it_is_paid_up(
     db: Database, world: World, shop: Shop
 ):
-    payments = build(db, retries=3)
-    a = world.a.id
-    await payments.cards.update(a, "pm_card_chargeCustomerFail", OWNER)
-    invoice_id = await payments.wholesale_invoice(shop, a, world.a.customers[0])
-    start = len(await stored(db))
     # when autopay fails, then a new card pays at the retry it moved
-    await payments.post(invoice_id)
-    assert await payments.run_due() == 1
+    payments, start = await _autopay_declined(db, world, shop, retries=3)
+    a = world.a.id
     assert (await payments.reseller(a)).status == "PAST_DUE"
     await payments.cards.update(a, "pm_card_visa", OWNER)
     [retry] = await payments.retries(a)
