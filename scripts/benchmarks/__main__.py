@@ -86,7 +86,11 @@ async def main(argv: list[str]) -> int:
             if report.facts != facts:
                 print(f"!! {backend} differs: {report.facts}")
         columns = ["database", *next(iter(reports.values())).row]
-        rows = [[backend, *report.row.values()] for backend, report in reports.items()]
+        rows = [
+            [backend, *row.values()]
+            for backend, report in reports.items()
+            for row in (report.row, *report.more)
+        ]
         # A column that applies to none of the databases measured ("-" everywhere) is left out.
         keep = [i for i in range(len(columns)) if any(row[i] != "-" for row in rows)]
         print()

@@ -68,6 +68,8 @@ class Report:
 
     row: dict[str, str]
     facts: dict[str, str] = field(default_factory=dict)
+    # Further rows of the same columns on the same backend (another page size, say).
+    more: list[dict[str, str]] = field(default_factory=list)
 
 
 def plain_url(url: str) -> str:

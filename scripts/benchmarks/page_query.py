@@ -1,5 +1,6 @@
-"""Page query (quality.md, Performance, items 1 and 2): the invoices connection, a page of 50
-invoices with their lines, over HTTP on loopback, against two baselines started in the same run.
+"""Page query (quality.md, Performance, items 1 and 2): the invoices connection, pages of 10, 50
+and 100 invoices with their lines, over HTTP on loopback, against two baselines started in the
+same run.
 
 - app: the real application (``server.app.create_app``), authenticated as the reseller's OWNER;
 - app compiled off: the same with GRAPHQL_COMPILED=false (no generated builders: graphql-core's
@@ -134,9 +135,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--page-size",
         type=int,
+        nargs="+",
         choices=SIZES,
-        default=PAGE_SIZE,
-        help=f"page: invoices per page under load (default {PAGE_SIZE})",
+        default=list(SIZES),
+        help="page: invoices per page under load, each measured in turn (default 10 50 100)",
     )
 
 
@@ -831,7 +833,11 @@ class Measured:
 
 
 async def run_load(
-    servers: dict[str, Server], bodies: dict[str, bytes], token: str, options: argparse.Namespace
+    servers: dict[str, Server],
+    bodies: dict[str, bytes],
+    token: str,
+    options: argparse.Namespace,
+    page_size: int,
 ) -> Measured:
     """Per repeat, each server in turn (the order rotated every repeat): a warm-up, then 1 and
     32 connections; last the ping, answering as many bytes as the page."""
@@ -840,7 +846,7 @@ async def run_load(
         turn = repeat % len(SERVERS)
         for kind in SERVERS[turn:] + SERVERS[:turn]:
             port, expected = servers[kind].port, bodies[kind]
-            payload = post_request(port, token, options.page_size)
+            payload = post_request(port, token, page_size)
             await load(port, payload, expected, 32, options.page_warmup)
             for connections in CONNECTIONS:
                 point = await load(port, payload, expected, connections, options.page_seconds)
@@ -873,59 +879,70 @@ async def measure(target: Target, options: argparse.Namespace) -> Report:
     await target.maintain(*SEEDED)
     secret = secrets.token_urlsafe(48)
     token = await sign_in(target, secret)
+    sizes = sorted(set(options.page_size))
+    main = PAGE_SIZE if PAGE_SIZE in sizes else sizes[0]  # whose facts are shown
     with tempfile.TemporaryDirectory(prefix="channelbill-page-") as folder:
         config = Config(target.url, target.owner_url, str(seeded.reseller_id), secret, folder)
         app_sql = await count_statements(config, token, "app", SIZES)
-        size = options.page_size
-        peer_sql = await count_statements(config, token, "peer", (size,))
-        ceiling_sql = await count_statements(config, token, "ceiling", (size,))
+        peer_sql = await count_statements(config, token, "peer", (main,))
+        ceiling_sql = await count_statements(config, token, "ceiling", (main,))
+        bodies: dict[int, dict[str, bytes]] = {}
+        measured: dict[int, Measured] = {}
         async with AsyncExitStack() as stack:
             servers = {
                 kind: await stack.enter_async_context(running(kind, config, folder))
                 for kind in SERVERS
             }
-            bodies = await answers(servers, token, options.page_size)
-            measured = await run_load(servers, bodies, token, options)
+            for size in sizes:
+                bodies[size] = await answers(servers, token, size)
+                measured[size] = await run_load(servers, bodies[size], token, options, size)
 
-    m = measured
-    same = all(bodies[kind] == bodies["app"] for kind in SERVERS)
-    own_same = bodies["app"] == bodies["app-uncompiled"] == bodies["app-off"]
+    same = all(b[kind] == b["app"] for b in bodies.values() for kind in SERVERS)
+    own_same = all(b["app"] == b["app-uncompiled"] == b["app-off"] for b in bodies.values())
+    rows = [_row(size, measured[size]) for size in sizes]
     return Report(
-        row={
-            "app r/s": _rate(m.rate("app", 32)),
-            "p50/p99 ms": m.latency("app", 32),
-            "peer r/s": _rate(m.rate("peer", 32)),
-            "ceiling r/s": _rate(m.rate("ceiling", 32)),
-            "app compiled off r/s": _rate(m.rate("app-uncompiled", 32)),
-            "app/compiled off": f"{m.ratio('app', 'app-uncompiled'):.2f}x",
-            "app off r/s": _rate(m.rate("app-off", 32)),
-            "app/app off": f"{m.ratio('app', 'app-off'):.2f}x",
-            "app/peer": f"{m.ratio('app', 'peer'):.2f}x",
-            "app/ceiling": f"{m.ratio('app', 'ceiling'):.2f}x",
-            "p50/p99 ms peer; ceiling": "; ".join(m.latency(k, 32) for k in ("peer", "ceiling")),
-            "1 conn r/s": "; ".join(_rate(m.rate(k, 1)) for k in SERVERS),
-            "1 conn p50/p99 ms": "; ".join(m.latency(k, 1) for k in SERVERS),
-            "ping r/s": _rate(median([p.rate for p in m.pings])),
-        },
+        row=rows[sizes.index(main)],
+        more=[row for size, row in zip(sizes, rows, strict=True) if size != main],
         facts={
             "page": (
-                f"{options.page_size} of {seeded.invoices} invoices, {len(PRODUCTS)} lines each,"
-                f" {fields(orjson.loads(bodies['app'])):,} fields; app, peer and ceiling answer"
+                f"{' / '.join(map(str, sizes))} of {seeded.invoices} invoices, {len(PRODUCTS)}"
+                f" lines each ({fields(orjson.loads(bodies[main]['app'])):,} fields in a page of"
+                f" {main}); app, peer and ceiling answer"
                 f" {'the same bytes' if same else 'the same data'}; app, app compiled off and app"
                 f" off {'the same bytes' if own_same else 'DIFFERENT BYTES'}"
             ),
             "load": (
                 f"{options.page_seconds:g} s a point after {options.page_warmup:g} s of warm-up;"
                 " 32 connections unless '1 conn' (then app; compiled off; app off; peer; ceiling);"
-                " ratios of"
-                " req/s side by side; ping: a trivial endpoint as large as the page"
+                " ratios: the median of each repeat's ratio of req/s, side by side; ping: a"
+                " trivial endpoint as large as the page"
             ),
             "SELECTs per request, app, pages of 10 / 50 / 100": _counts(app_sql),
-            f"SELECTs per request, peer and ceiling, page of {options.page_size}": (
+            f"SELECTs per request, peer and ceiling, page of {main}": (
                 f"{_counts(peer_sql)} and {_counts(ceiling_sql)}"
             ),
         },
     )
+
+
+def _row(size: int, m: Measured) -> dict[str, str]:
+    return {
+        "page": str(size),
+        "app r/s": _rate(m.rate("app", 32)),
+        "p50/p99 ms": m.latency("app", 32),
+        "peer r/s": _rate(m.rate("peer", 32)),
+        "ceiling r/s": _rate(m.rate("ceiling", 32)),
+        "app compiled off r/s": _rate(m.rate("app-uncompiled", 32)),
+        "app/compiled off": f"{m.ratio('app', 'app-uncompiled'):.2f}x",
+        "app off r/s": _rate(m.rate("app-off", 32)),
+        "app/app off": f"{m.ratio('app', 'app-off'):.2f}x",
+        "app/peer": f"{m.ratio('app', 'peer'):.2f}x",
+        "app/ceiling": f"{m.ratio('app', 'ceiling'):.2f}x",
+        "p50/p99 ms peer; ceiling": "; ".join(m.latency(k, 32) for k in ("peer", "ceiling")),
+        "1 conn r/s": "; ".join(_rate(m.rate(k, 1)) for k in SERVERS),
+        "1 conn p50/p99 ms": "; ".join(m.latency(k, 1) for k in SERVERS),
+        "ping r/s": _rate(median([p.rate for p in m.pings])),
+    }
 
 
 if __name__ == "__main__":
