@@ -87,7 +87,6 @@ NODE_TYPES: dict[str, NodeType] = {
         lambda loaders: loaders.subscription_by_id,
         CustomerSubscription.from_model,
         CanReadCustomers,
-        CanReadEvents,
     ),
     "UsageRecord": NodeType(
         lambda loaders: loaders.usage_record_by_id, UsageRecord.from_model, CanReadCustomers
