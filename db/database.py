@@ -37,6 +37,7 @@ from db.base import TenantKeyed, TenantOwned
 from db.scope import TenantScope
 
 SCOPE_KEY = "tenant_scope"
+DURABLE_KEY = "durable"  # False: a write whose commit need not wait for the disk (see write)
 WRITE_OPTION = "channelbill_write"
 
 # Models whose own id is the tenant key (the reseller row), registered by the tenants package.
@@ -56,17 +57,22 @@ def scope_of(session: Session) -> TenantScope:
     return scope
 
 
+_SET_TENANT = (
+    "SELECT set_config('app.reseller_id', :reseller, true),"
+    " set_config('app.customer_id', :customer, true),"
+    " set_config('app.all_tenants', :all, true)"
+)
+_SET_TENANT_NOT_DURABLE = _SET_TENANT + ", set_config('synchronous_commit', 'off', true)"
+
+
 @event.listens_for(ScopedSession, "after_begin")
 def _set_tenant_for_rls(session: Session, _tx: SessionTransaction, connection: Connection) -> None:
     scope = scope_of(session)
     if connection.dialect.name != "postgresql":
         return
+    durable = session.info.get(DURABLE_KEY, True)
     connection.execute(
-        text(
-            "SELECT set_config('app.reseller_id', :reseller, true),"
-            " set_config('app.customer_id', :customer, true),"
-            " set_config('app.all_tenants', :all, true)"
-        ),
+        text(_SET_TENANT if durable else _SET_TENANT_NOT_DURABLE),
         {
             "reseller": str(scope.reseller_id) if scope.reseller_id else "",
             "customer": str(scope.customer_id) if scope.customer_id else "",
@@ -251,9 +257,20 @@ class Database:
         async with self._read_sessions(info={SCOPE_KEY: scope}) as session:
             yield session
 
+    def open_read(self, scope: TenantScope) -> AsyncSession:
+        """A read session the caller closes itself: one that may outlive the block that opened
+        it (the caller's read, kept open for the request's first read; see ``schema.context``)."""
+        return self._read_sessions(info={SCOPE_KEY: scope})
+
     @asynccontextmanager
-    async def write(self, scope: TenantScope) -> AsyncIterator[AsyncSession]:
-        async with self._sessions(info={SCOPE_KEY: scope}) as session, session.begin():
+    async def write(
+        self, scope: TenantScope, *, durable: bool = True
+    ) -> AsyncIterator[AsyncSession]:
+        """``durable=False``: on PostgreSQL the commit does not wait for the disk
+        (``synchronous_commit`` off, set with the tenant, in the same round trip), for a write
+        whose loss in a crash costs nothing (a rate limit's level)."""
+        info = {SCOPE_KEY: scope, DURABLE_KEY: durable}
+        async with self._sessions(info=info) as session, session.begin():
             await session.connection(execution_options={WRITE_OPTION: True})
             yield session
 

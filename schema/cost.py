@@ -44,12 +44,10 @@ from graphql import (
     value_from_ast_untyped,
 )
 from graphql import ExecutionResult as GraphQLExecutionResult
-from sqlalchemy import text
 from strawberry.extensions import SchemaExtension
 
 from auth.principal import Principal, PrincipalKind
 from billing.subscriptions import MAX_BATCH
-from db.database import Database
 from db.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from db.scope import PLATFORM_TENANT_ID, TenantScope
 from limits.buckets import Bucket, Decision, take_in
@@ -333,7 +331,7 @@ class QueryCost(SchemaExtension):
         if account is not None and self.policy.budget is not None:
             owed = self.credits.claim(account)
             try:
-                decision = await _charge(context.db, account, requested - owed, self.policy.budget)
+                decision = await _charge(context, account, requested - owed, self.policy.budget)
             except Exception as error:  # nothing ran yet: answer as the error deserves
                 self.credits.give(account, owed)
                 ec.result = _failure(error)
@@ -362,12 +360,11 @@ class QueryCost(SchemaExtension):
         return {"cost": self.report.as_extension()} if self.report is not None else {}
 
 
-async def _charge(db: Database, account: Account, cost: float, bucket: Bucket) -> Decision:
+async def _charge(context: Context, account: Account, cost: float, bucket: Bucket) -> Decision:
     """``limits.buckets.take``, but on PostgreSQL without waiting for the commit to reach disk:
-    every query pays for this write, and a level lost in a crash costs nothing."""
-    async with db.write(TenantScope.system()) as session:
-        if db.is_postgresql:
-            await session.execute(text("SET LOCAL synchronous_commit = off"))
+    every query pays for this write, and a level lost in a crash costs nothing. (A write of the
+    context's: the caller's read, held for the first read, is given back first.)"""
+    async with context.write(TenantScope.system(), durable=False) as session:
         return await take_in(session, *account, cost, bucket)
 
 
