@@ -7,10 +7,12 @@ read from the database each time, so a grant or a revocation takes effect on the
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.models import ApiClient
 from auth.principal import Principal, PrincipalKind
@@ -30,14 +32,53 @@ class Callers:
 
     async def principal(self, token: str) -> Principal:
         """The caller behind a bearer token; InvalidToken for any reason (never told which)."""
+        return await self.of_claims(self.verify(token))
+
+    def verify(self, token: str) -> dict[str, Any]:
+        """A bearer token's claims, once its signature, expiry and audience hold (no database
+        read: that is ``of_claims``); InvalidToken otherwise."""
         claims = self.signer.verify(token, [USER_AUDIENCE, PORTAL_AUDIENCE])
         if (claims["aud"] == PORTAL_AUDIENCE) != str(claims["sub"]).startswith("portal:"):
             raise InvalidToken("subject")
-        return await self.of_claims(claims)
+        return claims
 
     async def of_claims(self, claims: dict[str, Any]) -> Principal:
         """The principal named by a verified token's claims (sub, rid, jti, scope), as it stands
         now in the database: an access token's, or a download link's."""
+        return await self._read(claims, None)
+
+    async def of_claims_keeping_read(
+        self, claims: dict[str, Any]
+    ) -> tuple[Principal, AsyncSession | None]:
+        """``of_claims``, and the read session it used, still open, for the caller to read on
+        and close: one transaction (one ``set_config``, one connection checkout) for the caller
+        and the request's first read. None where the caller's read is not in a scope the
+        request reads in (a portal token is read before its customer is known)."""
+        kept: list[AsyncSession] = []
+        try:
+            principal = await self._read(claims, kept)
+        except BaseException:
+            for session in kept:
+                await session.close()
+            raise
+        return principal, (kept[0] if kept else None)
+
+    async def _first(
+        self,
+        scope: TenantScope,
+        statement: Callable[[AsyncSession], Select[Any]],
+        kept: list[AsyncSession] | None,
+    ) -> Any:
+        """The first row of ``statement``, read in ``scope``; the session is appended to
+        ``kept`` and left open, when ``kept`` is given."""
+        if kept is None:
+            async with self.db.read(scope) as session:
+                return (await session.execute(statement(session))).first()
+        session = self.db.open_read(scope)
+        kept.append(session)
+        return (await session.execute(statement(session))).first()
+
+    async def _read(self, claims: dict[str, Any], kept: list[AsyncSession] | None) -> Principal:
         kind, _, raw = str(claims["sub"]).partition(":")
         try:
             subject_id = uuid.UUID(raw)
@@ -49,55 +90,67 @@ class Callers:
         if kind == "portal" and reseller_id is not None:
             principal = await self._portal(subject_id, reseller_id, token_id)
         elif kind == "admin" and reseller_id is None:
-            principal = await self._admin(subject_id, _session_id(claims), token_id)
+            principal = await self._admin(subject_id, _session_id(claims), token_id, kept)
         elif kind == "user" and reseller_id is not None:
-            principal = await self._user(subject_id, reseller_id, _session_id(claims), token_id)
+            session_id = _session_id(claims)
+            principal = await self._user(subject_id, reseller_id, session_id, token_id, kept)
         elif kind == "client" and reseller_id is not None:
-            principal = await self._client(subject_id, reseller_id, claims, token_id)
+            principal = await self._client(subject_id, reseller_id, claims, token_id, kept)
         else:
             raise InvalidToken("subject")
         return replace(principal, expires_at=int(claims["exp"]))
 
-    async def _admin(self, admin_id: uuid.UUID, session_id: uuid.UUID, token_id: str) -> Principal:
+    async def _admin(
+        self,
+        admin_id: uuid.UUID,
+        session_id: uuid.UUID,
+        token_id: str,
+        kept: list[AsyncSession] | None,
+    ) -> Principal:
         signed_in = RefreshTokenRepository.is_open(PLATFORM_TENANT_ID, session_id)
         statement = select(PlatformAdmin, signed_in).where(PlatformAdmin.id == admin_id)
-        async with self.db.read(TenantScope.system()) as session:
-            row = (await session.execute(statement)).first()
+        row = await self._first(TenantScope.system(), lambda _session: statement, kept)
         if row is None or row[0].status is not UserStatus.ACTIVE or not row[1]:
             raise InvalidToken("account")
         admin = row[0]
         return principal_of(admin, token_id, session_id)
 
     async def _user(
-        self, user_id: uuid.UUID, reseller_id: uuid.UUID, session_id: uuid.UUID, token_id: str
+        self,
+        user_id: uuid.UUID,
+        reseller_id: uuid.UUID,
+        session_id: uuid.UUID,
+        token_id: str,
+        kept: list[AsyncSession] | None,
     ) -> Principal:
         scope = TenantScope.tenant(reseller_id)
         signed_in = RefreshTokenRepository.is_open(reseller_id, session_id)
-        async with self.db.read(scope) as session:
-            users = UserRepository(session, scope)
-            statement = (
-                users.select()
-                .where(User.id == user_id)
-                .add_columns(signed_in, _deactivated(reseller_id))
-            )
-            row = (await session.execute(statement)).first()
+
+        def statement(session: AsyncSession) -> Select[Any]:
+            users = UserRepository(session, scope).select().where(User.id == user_id)
+            return users.add_columns(signed_in, _deactivated(reseller_id))
+
+        row = await self._first(scope, statement, kept)
         if row is None or row[0].status is not UserStatus.ACTIVE or not row[1]:
             raise InvalidToken("account")
         user = row[0]
         return replace(principal_of(user, token_id, session_id), deactivated=bool(row[2]))
 
     async def _client(
-        self, client_id: uuid.UUID, reseller_id: uuid.UUID, claims: dict[str, Any], token_id: str
+        self,
+        client_id: uuid.UUID,
+        reseller_id: uuid.UUID,
+        claims: dict[str, Any],
+        token_id: str,
+        kept: list[AsyncSession] | None,
     ) -> Principal:
         scope = TenantScope.tenant(reseller_id)
-        async with self.db.read(scope) as session:
-            clients = ApiClientRepository(session, scope)
-            statement = (
-                clients.select()
-                .where(ApiClient.id == client_id)
-                .add_columns(_deactivated(reseller_id))
-            )
-            row = (await session.execute(statement)).first()
+
+        def statement(session: AsyncSession) -> Select[Any]:
+            clients = ApiClientRepository(session, scope).select()
+            return clients.where(ApiClient.id == client_id).add_columns(_deactivated(reseller_id))
+
+        row = await self._first(scope, statement, kept)
         if row is None or row[0].revoked_at is not None:
             raise InvalidToken("client")
         client = row[0]

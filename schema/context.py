@@ -6,7 +6,7 @@ import asyncio
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
@@ -33,7 +33,7 @@ from billing.models import InvoiceKind
 from billing.prices import PriceOverrideRepository
 from billing.statements import balances
 from billing.subscriptions import SubscriptionRepository, UsageRepository
-from db.database import Database
+from db.database import SCOPE_KEY, Database
 from db.scope import TenantScope
 from documents.links import DocumentLinks
 from documents.service import Documents
@@ -105,11 +105,13 @@ class Services:
 
 
 class Loaders:
-    """``<Thing>By<Key>Loader``s, one set per request; each batch reads in its own session."""
+    """``<Thing>By<Key>Loader``s, one set per request; each batch reads in a session of its own,
+    from ``read`` (the context's)."""
 
-    def __init__(self, db: Database, scope: TenantScope) -> None:
-        self._db = db
-        self._scope = scope
+    def __init__(
+        self, scope: TenantScope, read: Callable[[], AbstractAsyncContextManager[AsyncSession]]
+    ) -> None:
+        self._read = read
         self.reseller_by_id = self._loader(lambda s: ResellerRepository(s, scope).by_ids)
         self.customer_by_id = self._loader(lambda s: CustomerRepository(s, scope).by_ids)
         self.user_by_id = self._loader(lambda s: UserRepository(s, scope).by_ids)
@@ -153,7 +155,7 @@ class Loaders:
         ],
     ) -> DataLoader[uuid.UUID, M | None]:
         async def batch(keys: list[uuid.UUID]) -> list[M | None]:
-            async with self._db.read(self._scope) as session:
+            async with self._read() as session:
                 found = await fetch(session)(keys)
             return [found.get(key) for key in keys]
 
@@ -175,6 +177,9 @@ class Context:
     # A WebSocket's connection_init payload (graphql-transport-ws): its Authorization
     connection_params: dict[str, Any] | None = None
 
+    # The caller's read session, still open (see ``hold``), until the first read takes it.
+    _held: AsyncSession | None = field(default=None, init=False, repr=False)
+
     def __post_init__(self) -> None:
         self.act_as(self.principal)
 
@@ -182,7 +187,25 @@ class Context:
         """After login, the rest of the response is resolved as the user who just signed in."""
         self.principal = principal
         self.scope = scope_for(principal)
-        self.loaders = Loaders(self.services.db, self.scope)
+        self.loaders = Loaders(self.scope, self.read)
+
+    async def hold(self, session: AsyncSession | None) -> None:
+        """The session the caller was just read in, still open: the request's first read reads
+        on in it, in the same transaction (one checkout, one ``set_config`` fewer), and closes
+        it. Only a session in the request's own scope is kept; ``release`` closes one that no
+        read took."""
+        await self.release()
+        if session is not None and session.info.get(SCOPE_KEY) == self.scope:
+            self._held = session
+        elif session is not None:
+            await session.close()
+
+    async def release(self) -> None:
+        """Close the held session, if no read took it: before a write (a request never holds
+        one connection while it waits for another), and when the operation is done."""
+        held, self._held = self._held, None
+        if held is not None:
+            await held.close()
 
     @property
     def caller(self) -> Principal:
@@ -204,12 +227,21 @@ class Context:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        async with self.db.read(self.scope) as session:
+        """A read session in the caller's scope: the held one the first time (see ``hold``),
+        a new one otherwise; closed when the block ends."""
+        held, self._held = self._held, None
+        if held is not None and held.info.get(SCOPE_KEY) != self.scope:  # act_as since
+            await held.close()
+            held = None
+        async with held if held is not None else self.db.read(self.scope) as session:
             yield session
 
     @asynccontextmanager
-    async def write(self, scope: TenantScope | None = None) -> AsyncIterator[AsyncSession]:
-        async with self.db.write(scope or self.scope) as session:
+    async def write(
+        self, scope: TenantScope | None = None, *, durable: bool = True
+    ) -> AsyncIterator[AsyncSession]:
+        await self.release()
+        async with self.db.write(scope or self.scope, durable=durable) as session:
             yield session
 
 

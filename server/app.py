@@ -14,7 +14,6 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -22,7 +21,6 @@ from starlette.routing import Route, WebSocketRoute
 
 from auth import portal
 from auth.accounts import AccountPolicy, Accounts
-from auth.callers import Callers
 from auth.sessions import Authenticator, TokenPolicy
 from auth.tokens import TokenSigner
 from billing.lifecycle import BillingPolicy, InvoiceLifecycle
@@ -45,7 +43,6 @@ from schema.context import Services
 from schema.cost import CostPolicy
 from schema.errors import BAD_USER_INPUT, INTERNAL, METHOD_NOT_ALLOWED, NOT_FOUND
 from server import json_codec
-from server.authentication import BearerTokenBackend, unauthenticated
 from server.body_limit import BodyLimit
 from server.demo import seed_demo
 from server.documents import DocumentDownloads
@@ -207,11 +204,7 @@ def create_app(settings: Settings) -> Starlette:
         build_dispatcher(settings, db, services.documents) if settings.outbox_dispatch else None
     )
     jobs = build_jobs(settings, db, services) if settings.jobs_run else None
-    callers = Callers(db, services.signer)
-    bearer = Middleware(
-        AuthenticationMiddleware, backend=BearerTokenBackend(callers), on_error=unauthenticated
-    )
-    downloads = DocumentDownloads(callers, services.links, services.documents)
+    downloads = DocumentDownloads(graphql.callers, services.links, services.documents)
     pages = Pages(settings)
     # Signed by Stripe, not by a bearer token: outside the bearer middleware.
     stripe_webhooks = StripeWebhooks(
@@ -250,7 +243,7 @@ def create_app(settings: Settings) -> Starlette:
 
     app = Starlette(
         routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"], middleware=[time_limit, bearer]),
+            Route("/graphql", graphql, methods=["GET", "POST"], middleware=[time_limit]),
             WebSocketRoute("/graphql", graphql),
             Route("/documents/{token}", downloads.handle, methods=["GET"]),
             Route("/oauth/token", TokenEndpoint(services, settings).handle, methods=["POST"]),

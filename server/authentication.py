@@ -1,61 +1,43 @@
-"""Bearer tokens to Principals, as a Starlette AuthenticationBackend.
+"""Bearer tokens of POST and GET /graphql.
 
-No header: anonymous. A header with a bad, expired or revoked token, or one whose account is no
-longer active: 401 with a GraphQL-shaped UNAUTHENTICATED error (the reason is not told).
+The header is checked and the token verified (signature, expiry, audience) as the request
+arrives, with no database read; the caller is read once the body is in, just before the operation
+runs (``GraphQLView.execute_operation``), so that a slow upload never holds a connection. No
+header: anonymous. A bad, expired or revoked token, or one whose account is no longer active:
+401 with a GraphQL-shaped UNAUTHENTICATED error (the reason is not told).
 """
 
 from __future__ import annotations
 
-from starlette.authentication import (
-    AuthCredentials,
-    AuthenticationBackend,
-    AuthenticationError,
-    BaseUser,
-)
-from starlette.requests import HTTPConnection
+from typing import Any
+
+from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 
 from auth.callers import Callers
-from auth.principal import Principal
 from auth.tokens import InvalidToken
 
 
-class AuthenticatedPrincipal(BaseUser):
-    def __init__(self, principal: Principal) -> None:
-        self.principal = principal
-
-    @property
-    def is_authenticated(self) -> bool:
-        return True
-
-    @property
-    def display_name(self) -> str:
-        return f"{self.principal.kind}:{self.principal.subject_id}"
-
-    @property
-    def identity(self) -> str:
-        return str(self.principal.subject_id)
+class Unauthenticated(Exception):
+    """The request's token names no caller that may call now: answered with ``unauthenticated``."""
 
 
-class BearerTokenBackend(AuthenticationBackend):
-    def __init__(self, callers: Callers) -> None:
-        self.callers = callers
-
-    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
-        header = conn.headers.get("authorization")
-        if not header:
-            return None
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise AuthenticationError("invalid token")
-        try:
-            principal = await self.callers.principal(token.strip())
-        except InvalidToken:
-            raise AuthenticationError("invalid token") from None
-        return AuthCredentials(sorted(principal.scopes)), AuthenticatedPrincipal(principal)
+def bearer_claims(headers: Headers, callers: Callers) -> dict[str, Any] | None:
+    """The verified claims of the request's bearer token; None without an Authorization header;
+    Unauthenticated for anything else (another scheme, no token, a token that does not verify)."""
+    header = headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated
+    try:
+        return callers.verify(token.strip())
+    except InvalidToken:
+        raise Unauthenticated from None
 
 
-def unauthenticated(_conn: HTTPConnection, _exc: Exception) -> Response:
+def unauthenticated() -> Response:
     return JSONResponse(
         {
             "data": None,

@@ -38,6 +38,8 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import Subscr
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
+from auth.callers import Callers
+from auth.tokens import InvalidToken
 from schema.context import Context, Services
 from schema.errors import (
     BAD_USER_INPUT,
@@ -52,10 +54,11 @@ from schema.errors import (
 )
 from schema.streams import recheck
 from server import json_codec, media_types, multipart
-from server.authentication import AuthenticatedPrincipal
+from server.authentication import Unauthenticated, bearer_claims, unauthenticated
 from server.overload import RETRY_AFTER_BUSY
 from server.persisted import PersistedQueries, PersistedQueryError
 
+CLAIMS = "channelbill.claims"  # the request's verified bearer claims, in its ASGI scope
 GRAPHIQL_PAGE = Path(__file__).resolve().parent / "graphiql" / "index.html"
 CONNECTION_INIT_WAIT = timedelta(seconds=10)  # a WebSocket that never says who it is closes
 # The codes of errors raised before execution began: the request, not the data, is at fault.
@@ -150,14 +153,46 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self.services = services
         self.persisted = persisted
+        self.callers = Callers(services.db, services.signer)
         self._graphiql_html = GRAPHIQL_PAGE.read_text(encoding="utf-8")
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        user = request.scope.get("user")
-        principal = user.principal if isinstance(user, AuthenticatedPrincipal) else None
-        return Context(
-            services=self.services, principal=principal, request=request, response=response
-        )
+        """Anonymous until the operation runs (``execute_operation`` reads the caller)."""
+        return Context(services=self.services, principal=None, request=request, response=response)
+
+    async def execute_operation(  # type: ignore[override]
+        self,
+        request: Request,
+        request_adapter: Any,
+        request_data: Any,
+        context: Context,
+        root_value: Any,
+        sub_response: Response,
+    ) -> Any:
+        """The caller, read now that the body is in, as it stands in the database. The read's
+        session stays open for the operation's first read (``Context.hold``), except for a
+        stream, which reads for as long as it lasts; it is closed when the operation is done,
+        if no read took it."""
+        claims = request.scope.get(CLAIMS)
+        if claims is not None:
+            streamed = not isinstance(request_data, list) and bool(
+                self._get_stream_transport(request_data.protocol)
+            )
+            try:
+                if streamed:
+                    principal, held = await self.callers.of_claims(claims), None
+                else:
+                    principal, held = await self.callers.of_claims_keeping_read(claims)
+            except InvalidToken:
+                raise Unauthenticated from None
+            context.act_as(principal)
+            await context.hold(held)
+        try:
+            return await super().execute_operation(
+                request, request_adapter, request_data, context, root_value, sub_response
+            )
+        finally:
+            await context.release()
 
     async def on_ws_connect(self, context: Context) -> None:
         """connection_init: the payload's Authorization is checked as a bearer header is."""
@@ -260,6 +295,11 @@ class GraphQLView(GraphQL[Context, None]):
         type negotiated. A client that accepts neither JSON type is told so (406) before anything
         runs; a browser asking for GraphiQL is not such a client, nor one that asks for an event
         stream (GraphQL over SSE)."""
+        if request.scope["type"] == "http":
+            try:
+                request.scope[CLAIMS] = bearer_claims(request.headers, self.callers)
+            except Unauthenticated:
+                return unauthenticated()
         media_type = media_types.negotiate(request.headers.get("accept"))
         if (
             media_type is None
@@ -275,6 +315,8 @@ class GraphQLView(GraphQL[Context, None]):
             )
         try:
             return await super().run(request, context, root_value)
+        except Unauthenticated:
+            return unauthenticated()
         except HTTPException as exc:
             message, status, code, headers = exc.reason, exc.status_code, BAD_USER_INPUT, {}
             if request.method == "GET" and "not allowed when using GET" in exc.reason:

@@ -229,25 +229,30 @@ async def test_a_repeated_document_is_parsed_and_validated_once(
 async def test_a_page_reads_its_lines_in_its_own_session(
     runner: Runner, client: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
 ):
-    """The caller, then the page with its lines: two sessions, not a third for a DataLoader
-    batch; a page that does not ask for lines reads none."""
+    """The caller, then the page with its lines: one session (the caller's, held for the first
+    read), not another for a DataLoader batch; a page that does not ask for lines reads none."""
     token = await runner.token("owner@acme.example")
     opened: list[str] = []
-    read = db.read
+    read, open_read = db.read, db.open_read
 
     def counted(scope: Any) -> Any:
         opened.append("read")
         return read(scope)
 
+    def counted_open(scope: Any) -> Any:  # the caller's (tests/api/test_caller_read.py)
+        opened.append("open read")
+        return open_read(scope)
+
     monkeypatch.setattr(db, "read", counted)
+    monkeypatch.setattr(db, "open_read", counted_open)
     headers = {"Authorization": f"Bearer {token}"}
     for query, sessions in (
-        ("{ invoices(first: 20) { edges { node { number lines { description } } } } }", 2),
-        ("{ invoices(first: 20) { edges { node { number } } } }", 2),
+        ("{ invoices(first: 20) { edges { node { number lines { description } } } } }", 1),
+        ("{ invoices(first: 20) { edges { node { number } } } }", 1),
         (
             "{ invoices(first: 20) { edges { node { ...L } } } } fragment L on Invoice {"
             " lines { amount { amount } } }",
-            2,
+            1,
         ),
     ):
         opened.clear()
