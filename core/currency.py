@@ -41,8 +41,9 @@ def _quantum(code: str) -> Decimal:
 
 def quantize(amount: Decimal, code: str) -> Decimal:
     """Round to the currency's minor units (JPY 0, USD 2, KWD 3), half up. A tiny negative
-    rounds to plain zero (adding 0 drops the sign), never "-0.00" on a document."""
-    return amount.quantize(_quantum(code), rounding=ROUND_HALF_UP) + 0
+    rounds to plain zero, never "-0.00" on a document."""
+    rounded = amount.quantize(_quantum(code), rounding=ROUND_HALF_UP)
+    return rounded if rounded else abs(rounded)  # abs: a zero without its sign
 
 
 def exact_price(amount: Decimal, code: str) -> Decimal:

@@ -8,9 +8,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Generic, Protocol, Self, TypeVar
 
 import strawberry
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    SelectionSetNode,
+)
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
-from strawberry.types.nodes import FragmentSpread, InlineFragment
 
 from core.errors import NotFound, ValidationFailed
 from core.global_ids import decode_text as _unb64
@@ -94,19 +100,36 @@ ReadAlong = Callable[[AsyncSession, TenantScope, Sequence[Any]], Awaitable[Calla
 
 def selects(info: Info, *path: str) -> bool:
     """Whether the field being resolved selects ``path`` below it, by field names, through
-    fragments: ``selects(info, "edges", "node", "lines")``."""
-    return any(_reaches(field.selections, path) for field in info.selected_fields)
+    fragments: ``selects(info, "edges", "node", "lines")``. Read from the document itself
+    (strawberry's ``selected_fields`` rebuilds the whole selection, values and directives, at
+    every call); ``@skip`` and ``@include`` are not looked at, so it may say yes to a field
+    that is then skipped, never no to one that is selected."""
+    raw = info._raw_info
+    return any(_reaches(node.selection_set, path, raw.fragments) for node in raw.field_nodes)
 
 
-def _reaches(selections: Sequence[Any], path: tuple[str, ...]) -> bool:
+def _reaches(
+    selection_set: SelectionSetNode | None,
+    path: tuple[str, ...],
+    fragments: dict[str, FragmentDefinitionNode],
+) -> bool:
     if not path:
         return True
-    for selection in selections:
-        if isinstance(selection, FragmentSpread | InlineFragment):
-            if _reaches(selection.selections, path):
+    if selection_set is None:
+        return False
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            if selection.name.value == path[0] and _reaches(
+                selection.selection_set, path[1:], fragments
+            ):
                 return True
-        elif selection.name == path[0] and _reaches(selection.selections, path[1:]):
-            return True
+        elif isinstance(selection, InlineFragmentNode):
+            if _reaches(selection.selection_set, path, fragments):
+                return True
+        elif isinstance(selection, FragmentSpreadNode):
+            fragment = fragments.get(selection.name.value)
+            if fragment is not None and _reaches(fragment.selection_set, path, fragments):
+                return True
     return False
 
 

@@ -254,6 +254,7 @@ async def test_a_page_reads_its_lines_in_its_own_session(
             " lines { amount { amount } } }",
             1,
         ),
+        ("{ invoices(first: 20) { edges { ... on InvoiceEdge { node { lines { kind } } } } } }", 1),
     ):
         opened.clear()
         response = await client.post("/graphql", json={"query": query}, headers=headers)
