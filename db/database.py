@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, false, text
+from sqlalchemy import event, false
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, Connection, make_url
@@ -57,10 +57,12 @@ def scope_of(session: Session) -> TenantScope:
     return scope
 
 
+# Sent as it is to the driver (asyncpg's $n parameters): a statement run at every transaction's
+# start needs none of SQLAlchemy's compile cache lookup and parameter processing.
 _SET_TENANT = (
-    "SELECT set_config('app.reseller_id', :reseller, true),"
-    " set_config('app.customer_id', :customer, true),"
-    " set_config('app.all_tenants', :all, true)"
+    "SELECT set_config('app.reseller_id', $1, true),"
+    " set_config('app.customer_id', $2, true),"
+    " set_config('app.all_tenants', $3, true)"
 )
 _SET_TENANT_NOT_DURABLE = _SET_TENANT + ", set_config('synchronous_commit', 'off', true)"
 
@@ -71,13 +73,13 @@ def _set_tenant_for_rls(session: Session, _tx: SessionTransaction, connection: C
     if connection.dialect.name != "postgresql":
         return
     durable = session.info.get(DURABLE_KEY, True)
-    connection.execute(
-        text(_SET_TENANT if durable else _SET_TENANT_NOT_DURABLE),
-        {
-            "reseller": str(scope.reseller_id) if scope.reseller_id else "",
-            "customer": str(scope.customer_id) if scope.customer_id else "",
-            "all": "on" if scope.all_tenants else "off",
-        },
+    connection.exec_driver_sql(
+        _SET_TENANT if durable else _SET_TENANT_NOT_DURABLE,
+        (
+            str(scope.reseller_id) if scope.reseller_id else "",
+            str(scope.customer_id) if scope.customer_id else "",
+            "on" if scope.all_tenants else "off",
+        ),
     )
 
 
