@@ -10,7 +10,10 @@ same run.
   settings, ``selectinload`` for the lines, no DataLoaders), its minimal schema defined here on
   the project's models;
 - ceiling: a hand-written Starlette endpoint running the same two statements (the page, then its
-  lines) through SQLAlchemy Core, answering the same JSON with orjson.
+  lines) through SQLAlchemy Core, answering the same JSON with orjson;
+- ceiling + caller: the same, also doing what the app must do on every request and the ceiling
+  leaves out: the bearer token verified and the caller's row read afresh (in one Core statement,
+  in the page's transaction). The app cannot beat it without caching the caller.
 
 Each runs in a uvicorn process of its own (one worker, loopback), so that the load generator, an
 asyncio client in this process on raw keep-alive HTTP/1.1 connections, does not share a GIL with
@@ -54,7 +57,7 @@ from typing import Any
 import httpx
 import orjson
 import strawberry
-from sqlalchemy import event, or_, select, text
+from sqlalchemy import and_, bindparam, event, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import relationship, selectinload
 from starlette.applications import Starlette
@@ -63,9 +66,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 from strawberry.asgi import GraphQL
 
+from auth.models import RefreshToken
 from auth.passwords import hash_password
 from auth.sessions import Authenticator, TokenPolicy
-from auth.tokens import TokenSigner
+from auth.tokens import USER_AUDIENCE, InvalidToken, TokenSigner
 from billing.catalog import Catalog, NewPrice, NewProduct
 from billing.generation import BillingRun, RunRequest
 from billing.lifecycle import BillingPolicy, InvoiceLifecycle
@@ -80,7 +84,7 @@ from server.app import create_app
 from server.settings import Settings
 from tenants import services
 from tenants.audit import Actor
-from tenants.models import UserStatus
+from tenants.models import AccountStatus, Reseller, User, UserStatus
 
 from .harness import Report, Target, median, number
 
@@ -89,7 +93,7 @@ TITLE = "Page query"
 PAGE_SIZE = 50
 SIZES = (10, 50, 100)
 CONNECTIONS = (1, 32)
-SERVERS = ("app", "app-uncompiled", "app-off", "peer", "ceiling")
+SERVERS = ("app", "app-uncompiled", "app-off", "peer", "ceiling", "ceiling-caller")
 CUSTOMERS = 120  # one invoice of five lines each: a full page of 100, and more after it
 PERIOD = (date(2026, 11, 1), date(2026, 11, 30))
 HOST = "127.0.0.1"
@@ -315,7 +319,38 @@ async def _ping(request: Request) -> Response:
 
 def ceiling_app(config: Config) -> Starlette:
     """The ceiling: the page and its lines through SQLAlchemy Core, the JSON by hand (orjson)."""
+    return _ceiling(config, with_caller=False)
+
+
+def ceiling_caller_app(config: Config) -> Starlette:
+    """The ceiling with what every request of the app must do besides: the bearer token
+    verified, and the caller read afresh (active, signed in, whose reseller is in what state)
+    in one Core statement, in the page's own transaction; a refused caller gets 401."""
+    return _ceiling(config, with_caller=True)
+
+
+def _caller_statement(reseller_id: uuid.UUID) -> Any:
+    users, tokens, resellers = User.__table__, RefreshToken.__table__, Reseller.__table__
+    family = (tokens.c.reseller_id == reseller_id, tokens.c.family_id == bindparam("sid"))
+    signed_in = and_(
+        select(tokens.c.id).where(*family).exists(),
+        ~select(tokens.c.id).where(*family, tokens.c.revoked_at.is_not(None)).exists(),
+    )
+    deactivated = (
+        select(resellers.c.status == AccountStatus.DEACTIVATED)
+        .where(resellers.c.id == reseller_id)
+        .scalar_subquery()
+    )
+    columns = (users.c.role, users.c.status, users.c.billing_access, signed_in, deactivated)
+    return select(*columns).where(
+        users.c.reseller_id == reseller_id, users.c.id == bindparam("uid")
+    )
+
+
+def _ceiling(config: Config, *, with_caller: bool) -> Starlette:
     db = Database(config.url, pool_size=POOL_SIZE)
+    signer = TokenSigner(config.secret_key, "channelbill")
+    caller = _caller_statement(uuid.UUID(config.reseller_id))
     reseller_id = uuid.UUID(config.reseller_id)
     invoices, lines = Invoice.__table__, InvoiceLine.__table__
     page = select(invoices).where(
@@ -326,11 +361,24 @@ def ceiling_app(config: Config) -> Starlette:
     rls, rls_params = _set_tenant(reseller_id)
 
     async def graphql(request: Request) -> Response:
+        claims: dict[str, Any] = {}
+        if with_caller:
+            _scheme, _, token = request.headers.get("authorization", "").partition(" ")
+            try:
+                claims = signer.verify(token, [USER_AUDIENCE])
+            except InvalidToken:
+                return Response(status_code=401)
         first = (orjson.loads(await request.body()).get("variables") or {}).get("first") or 20
         by_invoice: dict[uuid.UUID, list[Any]] = defaultdict(list)
         async with db.read_engine.connect() as connection:
             if db.is_postgresql:
                 await connection.execute(rls, rls_params)
+            if with_caller:
+                user_id = uuid.UUID(claims["sub"].partition(":")[2])
+                ids = {"uid": user_id, "sid": uuid.UUID(claims["sid"])}
+                who = (await connection.execute(caller, ids)).first()
+                if who is None or who.status is not UserStatus.ACTIVE or not who[3]:
+                    return Response(status_code=401)
             result = await connection.execute(page.order_by(invoices.c.id).limit(first + 1))
             rows = result.all()[:first]
             if rows:
@@ -504,6 +552,7 @@ FACTORIES: dict[str, Callable[[Config], Starlette]] = {
     "app-streams": app_streams_server,
     "peer": peer_app,
     "ceiling": ceiling_app,
+    "ceiling-caller": ceiling_caller_app,
 }
 
 
@@ -913,7 +962,8 @@ async def measure(target: Target, options: argparse.Namespace) -> Report:
             ),
             "load": (
                 f"{options.page_seconds:g} s a point after {options.page_warmup:g} s of warm-up;"
-                " 32 connections unless '1 conn' (then app; compiled off; app off; peer; ceiling);"
+                " 32 connections unless '1 conn' (then app; compiled off; app off; peer; ceiling;"
+                " ceiling+caller);"
                 " ratios: the median of each repeat's ratio of req/s, side by side; ping: a"
                 " trivial endpoint as large as the page"
             ),
@@ -938,6 +988,8 @@ def _row(size: int, m: Measured) -> dict[str, str]:
         "app/app off": f"{m.ratio('app', 'app-off'):.2f}x",
         "app/peer": f"{m.ratio('app', 'peer'):.2f}x",
         "app/ceiling": f"{m.ratio('app', 'ceiling'):.2f}x",
+        "ceiling+caller r/s": _rate(m.rate("ceiling-caller", 32)),
+        "app/ceiling+caller": f"{m.ratio('app', 'ceiling-caller'):.2f}x",
         "p50/p99 ms peer; ceiling": "; ".join(m.latency(k, 32) for k in ("peer", "ceiling")),
         "1 conn r/s": "; ".join(_rate(m.rate(k, 1)) for k in SERVERS),
         "1 conn p50/p99 ms": "; ".join(m.latency(k, 1) for k in SERVERS),
