@@ -350,8 +350,8 @@ def _caller_statement(reseller_id: uuid.UUID) -> Any:
 def _ceiling(config: Config, *, with_caller: bool) -> Starlette:
     db = Database(config.url, pool_size=POOL_SIZE)
     signer = TokenSigner(config.secret_key, "channelbill")
-    caller = _caller_statement(uuid.UUID(config.reseller_id))
     reseller_id = uuid.UUID(config.reseller_id)
+    caller = _caller_statement(reseller_id)
     invoices, lines = Invoice.__table__, InvoiceLine.__table__
     page = select(invoices).where(
         invoices.c.reseller_id == reseller_id,
