@@ -158,6 +158,7 @@ async def test_worker_delivers_queued_mail_and_stops_on_sigterm(tmp_path: Path):
             ).fetchall()
         return str(value)
 
-    assert await asyncio.to_thread(status) == "SENT"
+    # The worker logs why, if it gave up recording the delivery (abandoned, or an error).
+    assert await asyncio.to_thread(status) == "SENT", err.decode()
     [eml] = await asyncio.to_thread(lambda: list(outbox_dir.iterdir()))
     assert row_id.hex in eml.name
